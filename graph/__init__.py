@@ -1,0 +1,1 @@
+"""LangGraph state machines: the improve graph (Active Data Search) and its relatives."""

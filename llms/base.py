@@ -1,0 +1,111 @@
+"""The interface every model backend offers, whatever runs it (transformers, vLLM, an endpoint).
+
+A prompt is either a plain string (sent as one user message through the chat template) or a
+list of chat messages ``[{"role": ..., "content": ...}]``. ``logprobs`` works on raw text so that
+scorers (IFD, perplexity) decide themselves whether a chat template surrounds the context.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Sequence, Union
+
+Message = dict
+Prompt = Union[str, Sequence[Message]]
+
+
+class ModelError(RuntimeError):
+    """A model could not be built or used; the message says what to do about it."""
+
+
+class UnsupportedOperation(ModelError):
+    """The backend cannot do this (e.g. log-prob scoring on an endpoint that has no echo)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    n: int = 1
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def key(self) -> dict:
+        """What a cache keys on: every field that can change the output."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "n": self.n,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass
+class LLM(abc.ABC):
+    """A loaded model. Build it with ``llms.load(spec)``, never directly."""
+
+    spec: str
+    info: dict = field(default_factory=dict)
+
+    # -- generation -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def generate(
+        self, prompts: Sequence[Prompt], params: SamplingParams | None = None, *, batch_size: int = 8
+    ) -> list[list[Generation]]:
+        """One list of ``params.n`` generations per prompt, in prompt order."""
+
+    def complete(self, prompts: Sequence[Prompt], **params) -> list[str]:
+        """Convenience: the first sample's text for each prompt. Keyword args go to SamplingParams."""
+        batch_size = params.pop("batch_size", 8)
+        out = self.generate(prompts, SamplingParams(**params), batch_size=batch_size)
+        return [g[0].text for g in out]
+
+    # -- scoring ----------------------------------------------------------------------------
+    def logprobs(
+        self, contexts: Sequence[str], continuations: Sequence[str], *, batch_size: int = 8
+    ) -> list[list[float]]:
+        """Log-prob of each token of ``continuations[i]`` given the raw text ``contexts[i]``.
+
+        A context may be ``""`` (the continuation is then scored unconditionally, after the
+        model's BOS token if it has one).
+        """
+        raise UnsupportedOperation(
+            f"log-prob scoring is not available on backend {type(self).__name__} ({self.spec}); "
+            "use a local:<model> or vllm:<model> spec for IFD/perplexity scoring"
+        )
+
+    def render(self, prompt: Prompt, *, add_generation_prompt: bool = True) -> str:
+        """The raw text the model sees for ``prompt`` (chat template applied)."""
+        raise UnsupportedOperation(f"backend {type(self).__name__} cannot render chat templates")
+
+    def count_tokens(self, text: str) -> int:
+        """Token count of ``text``; backends without a tokenizer estimate 4 characters a token."""
+        return max(1, len(text) // 4)
+
+    # -- integration ------------------------------------------------------------------------
+    def chat_model(self, **defaults):
+        """A langchain-core chat model over this LLM, for LangGraph nodes."""
+        from .chat import LLMChatModel
+
+        return LLMChatModel(llm=self, defaults=defaults)
+
+    def release(self) -> None:
+        """Free accelerator memory (the GPU path releases vLLM before training)."""
+
+
+def as_messages(prompt: Prompt) -> list[Message]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [dict(m) for m in prompt]
