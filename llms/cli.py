@@ -46,3 +46,30 @@ def prepare_cmd(names, force):
         except ModelError as e:
             raise click.ClickException(str(e)) from e
         click.echo(f"{name}: {path}")
+
+
+@models.command("serve")
+@click.option("--model", "spec", default="local:smollm2-135m-instruct", show_default=True, envvar="ADS_POLICY",
+              help="Model spec to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve_cmd(spec, host, port):
+    """Serve a local model over the OpenAI-compatible API (use it as openai:<name>@http://HOST:PORT/v1)."""
+    import time
+
+    from . import load
+    from .serve import start_server
+
+    try:
+        llm = load(spec)
+    except ModelError as e:
+        raise click.ClickException(str(e)) from e
+    if not hasattr(llm, "generate_raw"):
+        raise click.ClickException(f"{spec} is not a local model; serve local:<model> specs (vllm serve serves GPUs)")
+    server, url = start_server(llm, host=host, port=port, model_name=spec.partition(":")[2] or spec)
+    click.echo(f"serving {spec} at {url}  (spec for clients: openai:{spec.partition(':')[2] or spec}@{url})")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()

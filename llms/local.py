@@ -79,10 +79,13 @@ class LocalLLM(LLM):
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, prompts, params=None, *, batch_size: int = 8) -> list[list[Generation]]:
+        return self.generate_raw([self.render(p) for p in prompts], params, batch_size=batch_size)
+
+    def generate_raw(self, texts: Sequence[str], params=None, *, batch_size: int = 8) -> list[list[Generation]]:
+        """Continue raw texts (no chat template): what /v1/completions serves."""
         import torch
 
         params = params or SamplingParams()
-        texts = [self.render(p) for p in prompts]
         tok = self.tokenizer
         out: list[list[Generation]] = [[] for _ in texts]
         # Longest first, so each batch holds prompts of similar length (less padding).
