@@ -34,6 +34,10 @@ class Context:
     retrieval_k: int = field(default=1, metadata={"description": "Passages information_retrieval returns after the dense rerank."})
     bm25_candidates: int = field(default=1000, metadata={"description": "BM25 candidates handed to the dense reranker."})
     demonstrations_per_call: int = field(default=2, metadata={"description": "Instruction-response pairs demonstration_generation writes per call."})
+    demonstration_temperature: float = field(default=0.7, metadata={"description": "Sampling temperature of demonstration_generation (above 0, so its samples differ)."})
+    qa_passages: int = field(default=2, metadata={"description": "Retrieved passages that ground question_answering when no teacher is set."})
+    memory_k: int = field(default=2, metadata={"description": "Rows memory_search returns from the instruction memory bank."})
+    tool_cache: bool = field(default=True, metadata={"description": "Answer repeated tool calls from the persistent cache (cache_path)."})
     costs: dict = field(default_factory=lambda: dict(DEFAULT_COSTS), metadata={"description": "Cost of one call of each API."})
     max_calls: int = field(default=6, metadata={"description": "Most API calls the optimizer may make in a run."})
     max_cost: float = field(default=12.0, metadata={"description": "Most total API cost the optimizer may spend in a run."})
@@ -53,6 +57,8 @@ class Context:
     sft_recipe: str | None = field(default=None, metadata={"description": "YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml)."})
     # -- run ------------------------------------------------------------------------------
     run_dir: str = field(default="runs/latest", metadata={"description": "Folder for trajectory.json, dataset.jsonl, report.json/md, adapters."})
+    step: bool = field(default=False, metadata={"description": "Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit."})
+    eval_max_new_tokens: int = field(default=96, metadata={"description": "Longest answer of the original and the updated policy on a held-out instruction."})
     prompts: dict = field(default_factory=dict, metadata={"description": "Overrides of graph/prompts.py constants, by name."})
 
     @classmethod

@@ -1,0 +1,34 @@
+"""The optimizer's chat: the ADS trajectory prompt with the API list, a two-shot example, the task."""
+
+from __future__ import annotations
+
+from graph.context import Context
+
+
+def api_lines(ctx: Context) -> str:
+    """One line per API: its call form, what its docstring says it returns, and its cost."""
+    from graph.improve import tool_api
+
+    _, _, tool_list = tool_api()
+    lines = []
+    for t in tool_list:
+        doc = " ".join((t.description or "").split())
+        lines.append(f'- {t.name}("...") [cost {float(ctx.costs.get(t.name, 1.0)):g}]: {doc}')
+    return "\n".join(lines)
+
+
+def optimizer_messages(ctx: Context, task: str, observed: list[str], retry_error: str | None = None) -> list[dict]:
+    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx), max_calls=ctx.max_calls,
+                                                   max_cost=ctx.max_cost)
+    ask = ctx.prompt("OPTIMIZER_TASK").format(
+        task=task, instructions="\n".join(f"{i}. {text}" for i, text in enumerate(observed, 1)))
+    if retry_error:
+        ask += ctx.prompt("OPTIMIZER_RETRY").format(error=retry_error)
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA")},
+        {"role": "assistant", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY")},
+        {"role": "user", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NO_DATA")},
+        {"role": "assistant", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NO_DATA_REPLY")},
+        {"role": "user", "content": ask},
+    ]

@@ -1,0 +1,54 @@
+"""The improve graph's state: what a host passes in, what the nodes share, what a host gets back.
+
+Every list a node appends to, and every dict two nodes fill side by side (judge and IFD run in
+parallel), carries an explicit reducer; everything else is last-write-wins.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, TypedDict
+
+
+def merge(left: dict | None, right: dict | None) -> dict:
+    """Shallow dict merge: the right side's keys win (judge and IFD write different keys)."""
+    return {**(left or {}), **(right or {})}
+
+
+def add_timings(left: dict | None, right: dict | None) -> dict:
+    """Seconds per stage, summed: the tool stage and optimizer retries run more than once."""
+    out = dict(left or {})
+    for stage, seconds in (right or {}).items():
+        out[stage] = round(out.get(stage, 0.0) + seconds, 3)
+    return out
+
+
+class InputState(TypedDict, total=False):
+    """What a host app passes in: the target task."""
+
+    task: str  # name of the task
+    observed: list[str]  # instructions the optimizer sees
+    held_out: list  # instructions (str) or {"instruction", "answers"?, "checks"?}; never shown to the optimizer
+
+
+class OutputState(TypedDict, total=False):
+    """What a host app gets back."""
+
+    report: dict  # the report contract (see graph.report.build_report)
+
+
+class State(InputState, OutputState, total=False):
+    # analyse/parse: one optimizer reply per attempt, the parse outcome of each
+    optimizer_replies: Annotated[list[dict], operator.add]  # {"attempt", "text", "seconds"}
+    parse_log: Annotated[list[dict], operator.add]  # {"attempt", "ok", "errors"}
+    calls: list[dict]  # planned calls within budget: {"index", "name", "arg", "cost"}
+    dropped: list[dict]  # parsed calls left out: {"name", "arg", "reason"}
+    # tools: one entry per planned call, appended as each finishes (so a resume never repeats it)
+    results: Annotated[list[dict], operator.add]  # ToolResult.to_dict() + {"index", "status"}
+    # judge / ifd / curate
+    scores: Annotated[dict, merge]  # {"judge": [..], "ifd": [..]} aligned with gathered rows
+    dataset: list[dict]  # curated rows, with provenance and scores
+    # update / evaluate
+    updated: dict  # {"kind": "icl", "context": str, ...} | {"kind": "sft", "policy": spec, ...}
+    evaluation: dict  # summary + per-item records
+    timings: Annotated[dict, add_timings]  # seconds per stage

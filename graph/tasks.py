@@ -1,0 +1,140 @@
+"""Target-task files: what the optimizer observes and what the policy is tested on.
+
+A task file is JSON or YAML, either a mapping::
+
+    name: planets
+    observed: ["instruction", ...]
+    held_out: ["instruction", {"instruction": ..., "answers": [...], "checks": [...]}, ...]
+
+or a plain list of instructions (or held-out objects), split with ``--observed N`` by a seeded
+shuffle. A bad file raises TaskError naming the file, the line (or item) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
+DEFAULT_TASK = TASKS_DIR / "planets.yaml"
+MAX_HELD_OUT = 20
+
+
+class TaskError(ValueError):
+    """A task file cannot be used; the message names the place and what to fix."""
+
+
+def _load_text(path: Path):
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return yaml.safe_load(text), _yaml_lines(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else "somewhere"
+            raise TaskError(f"{path}: {where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text), {}
+        except json.JSONDecodeError as e:
+            raise TaskError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise TaskError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
+        return rows, {}
+    raise TaskError(f"{path}: unknown task file type {path.suffix!r}; use .yaml, .json or .jsonl")
+
+
+def _yaml_lines(text: str) -> dict:
+    """Line number of each sequence item under observed/held_out, for error messages."""
+    import yaml
+
+    lines: dict = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(value, yaml.SequenceNode):
+                for i, item in enumerate(value.value):
+                    lines[(key.value, i)] = item.start_mark.line + 1
+    elif isinstance(root, yaml.SequenceNode):
+        for i, item in enumerate(root.value):
+            lines[(None, i)] = item.start_mark.line + 1
+    return lines
+
+
+def _item(value, where: str) -> dict:
+    if isinstance(value, str):
+        if not value.strip():
+            raise TaskError(f"{where}: empty instruction")
+        return {"instruction": value.strip()}
+    if not isinstance(value, dict):
+        raise TaskError(f"{where}: expected an instruction string or a mapping with 'instruction', got {type(value).__name__}")
+    text = value.get("instruction")
+    if not isinstance(text, str) or not text.strip():
+        raise TaskError(f"{where}: field 'instruction' is missing or empty")
+    item = {"instruction": text.strip()}
+    for key in ("answers", "checks"):
+        if key in value:
+            v = value[key]
+            if isinstance(v, (str, int, float)) or (key == "checks" and isinstance(v, dict)):
+                v = [v]
+            if not isinstance(v, list) or not v:
+                raise TaskError(f"{where}: field '{key}' must be a non-empty list")
+            item[key] = [str(a) for a in v] if key == "answers" else v
+    unknown = set(value) - {"instruction", "answers", "checks", "id", "category"}
+    if unknown:
+        raise TaskError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: instruction, answers, checks, id, category")
+    return item
+
+
+def load_task(path: str | Path | None = None, *, observed: int | None = None, seed: int = 0,
+              max_held_out: int = MAX_HELD_OUT) -> dict:
+    """The task as the graph's input: ``{"task", "observed": [str], "held_out": [dict]}``."""
+    path = Path(path) if path else DEFAULT_TASK
+    if not path.exists():
+        raise TaskError(f"{path}: no such task file (examples: {', '.join(p.name for p in sorted(TASKS_DIR.glob('*.*')))})")
+    data, lines = _load_text(path)
+
+    def where(field: str | None, i: int) -> str:
+        line = lines.get((field, i))
+        return f"{path}: " + (f"line {line}: " if line else "") + (f"{field}[{i}]" if field else f"item {i}")
+
+    if isinstance(data, list):
+        items = [_item(v, where(None, i)) for i, v in enumerate(data)]
+        n = observed if observed is not None else 3
+        if not 0 < n < len(items):
+            raise TaskError(f"{path}: a plain list of {len(items)} items needs --observed N with 0 < N < {len(items)}")
+        order = list(range(len(items)))
+        random.Random(seed).shuffle(order)
+        obs = [items[i]["instruction"] for i in order[:n]]
+        held = [items[i] for i in order[n:]]
+        name = path.stem
+    elif isinstance(data, dict):
+        for key in ("observed", "held_out"):
+            if not isinstance(data.get(key), list) or not data[key]:
+                raise TaskError(f"{path}: field '{key}' must be a non-empty list")
+        unknown = set(data) - {"name", "description", "observed", "held_out"}
+        if unknown:
+            raise TaskError(f"{path}: unknown top-level field(s) {sorted(unknown)}; allowed: name, description, observed, held_out")
+        obs = [_item(v, where("observed", i))["instruction"] for i, v in enumerate(data["observed"])]
+        held = [_item(v, where("held_out", i)) for i, v in enumerate(data["held_out"])]
+        if observed is not None:
+            obs = obs[:observed]
+        name = str(data.get("name") or path.stem)
+    else:
+        raise TaskError(f"{path}: expected a mapping (name, observed, held_out) or a list of instructions")
+    overlap = {o.lower() for o in obs} & {h["instruction"].lower() for h in held}
+    if overlap:
+        raise TaskError(f"{path}: held-out instruction(s) also observed: {sorted(overlap)[:3]}")
+    return {"task": name, "observed": obs, "held_out": held[:max_held_out]}
