@@ -16,9 +16,12 @@ def curate_rows(rows: list[dict], judge: list[dict], ifd: list, *, min_judge_sco
     kept, dropped, seen = [], [], set()
     for i, row in enumerate(rows):
         assessed = judge[i] if i < len(judge) else {}
-        row = {**row, "judge": assessed, "ifd": ifd[i] if i < len(ifd) else None}
-        key = row_key(row)
         score = (assessed or {}).get("score")
+        # "score" orders rows when they are packed into the policy's context (trainers.icl.pack)
+        if "score" in row:
+            row = {**row, "retrieval_score": row["score"]}
+        row = {**row, "judge": assessed, "ifd": ifd[i] if i < len(ifd) else None, "score": score}
+        key = row_key(row)
         reason = None
         if not key or (row.get("type") != "document" and not (row.get("instruction") and row.get("response"))):
             reason = "empty"

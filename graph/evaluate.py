@@ -26,8 +26,8 @@ def update_policy(ctx: Context, dataset: list[dict]) -> dict:
 
         policy = llms.load(ctx.policy, dtype=ctx.dtype)
         packed = pack(dataset, policy.count_tokens, ctx.icl_token_budget)
-        return {"kind": "icl", "policy": ctx.policy, "context": packed.text, "rows_used": packed.used,
-                "rows_dropped": packed.dropped, "tokens": packed.tokens}
+        return {"kind": "icl", "policy": ctx.policy, "context": packed.text, "rows_used": len(packed.used),
+                "rows_dropped": len(packed.dropped), "tokens": packed.tokens}
     if ctx.update == "sft":
         if not dataset:
             return {"kind": "sft", "policy": ctx.policy, "note": "no curated data: nothing to train, the policy is unchanged"}
