@@ -1,0 +1,140 @@
+"""Instruction-Following Difficulty (IFD): pure math on token log-probs, plus a thin model wrapper.
+
+IFD (Cherry LLM; Star-Agents eq. 4) of a pair (Q, A) under a model theta:
+
+    IFD(Q, A) = ppl(A | Q) / ppl(A) = exp(mean_t -log p(a_t | Q, a_<t)) / exp(mean_t -log p(a_t | a_<t))
+
+Near 1: the instruction barely helps the model produce the answer (hard, or unrelated, pair);
+well below 1: the instruction makes the answer easy. Cherry LLM drops pairs with IFD >= 1.
+
+Dual-model score (Star-Agents eq. 5), small = the policy, large = a stronger model:
+
+    pi_dual_i = (IFD_small_i - IFD_large_i) / max_j |IFD_small_j - IFD_large_j|
+
+High when the pair is hard for the small model but easy for the large one: data the small model
+can still learn from. Normalization choice: the paper divides by the batch maximum; we divide by
+the maximum *absolute* difference, which is the same whenever the largest difference is positive
+(the usual case) and keeps order and sign when every difference is negative (dividing by a
+negative maximum would flip the ranking). Scores lie in [-1, 1]; a batch whose differences are all
+zero scores 0 everywhere.
+
+Composite (Star-Agents): pi = pi_llm x pi_dual, with pi_llm the judge's score of the pair
+(0 / 0.5 / 1 for lose / tie / win, or any quality score in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from .rows import instruction_of, response_of
+
+# Sequences per forward pass in ifd_scores/perplexity; bench/scoring.py measures the choice.
+DEFAULT_BATCH_SIZE = 16
+
+
+# -- pure math ------------------------------------------------------------------------------------
+def mean_nll(logprobs: Sequence[float]) -> float:
+    """Mean negative log-likelihood per token; the log of perplexity."""
+    if len(logprobs) == 0:
+        raise ValueError("no tokens: perplexity of an empty continuation is undefined")
+    return -sum(logprobs) / len(logprobs)
+
+
+def perplexity_from_logprobs(logprobs: Sequence[float]) -> float:
+    return math.exp(mean_nll(logprobs))
+
+
+def ifd_from_logprobs(cond_lp: Sequence[float], uncond_lp: Sequence[float]) -> float:
+    """ppl(response | instruction) / ppl(response), from the response's per-token log-probs.
+
+    Computed in log space (exp of the difference of mean NLLs) so long responses do not overflow.
+    """
+    return math.exp(mean_nll(cond_lp) - mean_nll(uncond_lp))
+
+
+def dual_ifd(ifd_small: Sequence[float], ifd_large: Sequence[float]) -> list[float]:
+    """Star-Agents eq. 5 over a batch: (IFD_small - IFD_large) / max |IFD_small - IFD_large|."""
+    if len(ifd_small) != len(ifd_large):
+        raise ValueError(f"ifd_small has {len(ifd_small)} scores but ifd_large has {len(ifd_large)}")
+    diffs = [s - l for s, l in zip(ifd_small, ifd_large)]
+    scale = max((abs(d) for d in diffs), default=0.0)
+    if scale == 0.0:
+        return [0.0 for _ in diffs]
+    return [d / scale for d in diffs]
+
+
+def composite(pi_llm: Sequence[float], pi_dual: Sequence[float]) -> list[float]:
+    """pi = pi_llm x pi_dual (Star-Agents): quality from the judge times difficulty from the IFDs."""
+    if len(pi_llm) != len(pi_dual):
+        raise ValueError(f"pi_llm has {len(pi_llm)} scores but pi_dual has {len(pi_dual)}")
+    return [q * d for q, d in zip(pi_llm, pi_dual)]
+
+
+# -- model wrapper --------------------------------------------------------------------------------
+def ifd_details(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict | None]:
+    """For each row: {"ifd", "ppl_conditional", "ppl_unconditional"}; None where the response is empty.
+
+    The conditional context is the chat-rendered instruction (``llm.render``), exactly what the
+    policy sees when it answers; the unconditional context is "" (the model's start token). Both
+    sequences of every pair go to one ``llm.logprobs`` call, so its length sorting batches the
+    short unconditional ones together.
+    """
+    pairs = [(instruction_of(r), response_of(r)) for r in rows]
+    live = [i for i, (_, resp) in enumerate(pairs) if resp.strip()]
+    contexts = [llm.render(pairs[i][0]) for i in live] + ["" for _ in live]
+    continuations = [pairs[i][1] for i in live] * 2
+    lps = llm.logprobs(contexts, continuations, batch_size=batch_size)
+    out: list[dict | None] = [None] * len(rows)
+    n = len(live)
+    for k, i in enumerate(live):
+        cond, uncond = lps[k], lps[n + k]
+        if not cond or not uncond:
+            continue
+        out[i] = {
+            "ifd": ifd_from_logprobs(cond, uncond),
+            "ppl_conditional": perplexity_from_logprobs(cond),
+            "ppl_unconditional": perplexity_from_logprobs(uncond),
+        }
+    return out
+
+
+def ifd_scores(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[float | None]:
+    """IFD of each (instruction, response) row under ``llm``; None where the response is empty."""
+    return [d["ifd"] if d else None for d in ifd_details(llm, rows, batch_size=batch_size)]
+
+
+def dual_ifd_scores(small, large, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[float | None]:
+    """Eq. 5 over ``rows`` with the policy as ``small`` and a stronger model as ``large``.
+
+    Rows without a score under either model get None and are left out of the normalization.
+    """
+    s = ifd_scores(small, rows, batch_size=batch_size)
+    l = ifd_scores(large, rows, batch_size=batch_size)
+    both = [i for i in range(len(rows)) if s[i] is not None and l[i] is not None]
+    scores = dual_ifd([s[i] for i in both], [l[i] for i in both])
+    out: list[float | None] = [None] * len(rows)
+    for i, v in zip(both, scores):
+        out[i] = v
+    return out
+
+
+def perplexity(llm, rows: Sequence[dict], *, conditional: bool = True,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> list[float | None]:
+    """Perplexity of each row's response: given its chat-rendered instruction (default, what the
+    I-SHEEP filter needs: is this answer fluent *as an answer*), or alone (``conditional=False``,
+    or rows without an instruction). None where the response is empty."""
+    contexts, continuations, live = [], [], []
+    for i, r in enumerate(rows):
+        resp = response_of(r)
+        if not resp.strip():
+            continue
+        has_instruction = r.get("instruction") is not None or r.get("question") is not None
+        contexts.append(llm.render(instruction_of(r)) if conditional and has_instruction else "")
+        continuations.append(resp)
+        live.append(i)
+    lps = llm.logprobs(contexts, continuations, batch_size=batch_size)
+    out: list[float | None] = [None] * len(rows)
+    for i, lp in zip(live, lps):
+        out[i] = perplexity_from_logprobs(lp) if lp else None
+    return out

@@ -1,0 +1,225 @@
+"""Verifiers for tasks that carry their own answers or checks.
+
+``verify(item, response)`` picks the verifier from the item:
+
+* ``checks`` (IFEval ``[{"id": "length_constraints:number_words", "kwargs": {...}}, ...]``):
+  every check passes, judged by lm-eval's IFEval checkers (strict mode);
+* ``answer`` holding ``"#### <number>"`` (GSM8K): the last number in the response equals it;
+* ``answers`` (or NQ-open's ``answer`` list, or a plain ``answer`` string): normalized match;
+* ``verifier`` ("qa" | "math" | "ifeval") forces the choice; nothing to verify -> None.
+
+Normalized match (as NQ-open/SQuAD normalize: lowercase, drop punctuation, the articles a/an/the
+and extra whitespace). NQ-open's official metric is exact match, which a chat model that answers
+in a sentence almost never hits, so the default is *containment*: the normalized answer occurs in
+the normalized response as whole words (``mode="exact"`` gives the official metric).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import io
+import re
+import string
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Sequence
+
+# -- QA ------------------------------------------------------------------------------------------
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, strip punctuation and articles, collapse whitespace (the SQuAD/NQ-open rule)."""
+    text = "".join(ch for ch in str(text).lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def qa_match(response: str, answers: Sequence[str], *, mode: str = "contains") -> bool:
+    """True if any accepted answer matches the response (``mode``: "contains" or "exact")."""
+    if mode not in ("contains", "exact"):
+        raise ValueError(f"mode must be 'contains' or 'exact', not {mode!r}")
+    pred = normalize_answer(response)
+    for ans in answers:
+        gold = normalize_answer(ans)
+        if not gold:
+            continue
+        if pred == gold or (mode == "contains" and f" {gold} " in f" {pred} "):
+            return True
+    return False
+
+
+# -- math ------------------------------------------------------------------------------------------
+_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
+
+
+def _to_decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.replace(",", "").replace("$", "").rstrip("."))
+    except InvalidOperation:
+        return None
+
+
+def gold_number(answer: str) -> Decimal | None:
+    """The number after GSM8K's ``#### `` marker (None if there is no marker)."""
+    _, sep, tail = str(answer).rpartition("####")
+    if not sep:
+        return None
+    found = _NUMBER.search(tail)
+    return _to_decimal(found.group(0)) if found else None
+
+
+def last_number(response: str) -> Decimal | None:
+    found = _NUMBER.findall(response or "")
+    return _to_decimal(found[-1]) if found else None
+
+
+def math_match(response: str, answer: str | int | float) -> bool:
+    """The response's last number equals the gold number (``"... #### 72"`` or a bare number)."""
+    gold = gold_number(answer) if "####" in str(answer) else _to_decimal(str(answer))
+    if gold is None:
+        raise ValueError(f"no gold number in answer {str(answer)[-60:]!r}")
+    pred = last_number(response)
+    return pred is not None and pred == gold
+
+
+# -- IFEval -----------------------------------------------------------------------------------------
+def _sentences(text: str) -> list[str]:
+    return _ifeval_util().split_into_sentences(text)
+
+
+def _word_tokenize(text: str) -> list[str]:
+    """nltk.word_tokenize without punkt: split sentences by IFEval's own regex splitter, then
+    apply nltk's Treebank-style word tokenizer, which needs no data files."""
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+
+    tok = NLTKWordTokenizer()
+    return [w for s in _sentences(text) for w in tok.tokenize(s)]
+
+
+class _OfflineNLTK:
+    """Stands in for the ``nltk`` module inside lm-eval's IFEval files: the same module, except
+    the two calls that need downloaded punkt data."""
+
+    def __init__(self, nltk):
+        self._nltk = nltk
+
+    def __getattr__(self, name):
+        return getattr(self._nltk, name)
+
+    @staticmethod
+    def word_tokenize(text, language="english", preserve_line=False):
+        return _word_tokenize(text)
+
+    @staticmethod
+    def download(*args, **kwargs):  # never reach for the network
+        return False
+
+
+def _load_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.lru_cache(maxsize=None)
+def _ifeval():
+    """lm-eval's IFEval registry, loaded file by file: importing ``lm_eval.tasks`` would pull
+    in every task's dependencies (sacrebleu, ...) and the files try to download punkt."""
+    import nltk
+
+    spec = importlib.util.find_spec("lm_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("IFEval checks need lm-eval: pip install --no-deps lm-eval langdetect immutabledict nltk")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "ifeval"
+    pkg = "lm_eval.tasks.ifeval"
+    saved = {k: sys.modules.get(k) for k in ("lm_eval.tasks", pkg)}
+    real_download = nltk.download
+    try:
+        # Placeholders so `from lm_eval.tasks.ifeval import x` inside the files resolves to the
+        # modules loaded here, without running lm_eval/tasks/__init__.py.
+        import types
+
+        for k in saved:
+            if saved[k] is None:
+                sys.modules[k] = types.ModuleType(k)
+        nltk.download = _OfflineNLTK.download  # instructions_util downloads punkt_tab at import
+        with contextlib.redirect_stdout(io.StringIO()):  # ... and then prints that it did
+            util = _load_file(f"{pkg}.instructions_util", folder / "instructions_util.py")
+        util.nltk = _OfflineNLTK(nltk)
+        util.count_sentences = lambda text: len(util.split_into_sentences(text))
+        setattr(sys.modules[pkg], "instructions_util", util)
+        instructions = _load_file(f"{pkg}.instructions", folder / "instructions.py")
+        setattr(sys.modules[pkg], "instructions", instructions)
+        registry = _load_file(f"{pkg}.instructions_registry", folder / "instructions_registry.py")
+    finally:
+        nltk.download = real_download
+        for k, v in saved.items():  # leave lm_eval.tasks importable for real later
+            if v is None:
+                sys.modules.pop(k, None)
+        for k in ("instructions_util", "instructions", "instructions_registry"):
+            sys.modules.pop(f"{pkg}.{k}", None)
+    return util, registry
+
+
+def _ifeval_util():
+    return _ifeval()[0]
+
+
+def ifeval_instruction_ids() -> list[str]:
+    return sorted(_ifeval()[1].INSTRUCTION_DICT)
+
+
+def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") -> list[bool]:
+    """Whether ``response`` follows each IFEval check (lm-eval's strict rule)."""
+    registry = _ifeval()[1].INSTRUCTION_DICT
+    results = []
+    for check in checks:
+        cid = check.get("id") if isinstance(check, dict) else None
+        if cid not in registry:
+            raise ValueError(f"unknown IFEval check id {cid!r}; known ids: scoring.verify.ifeval_instruction_ids()")
+        instruction = registry[cid](cid)
+        kwargs = {k: v for k, v in (check.get("kwargs") or {}).items() if v is not None}
+        instruction.build_description(**kwargs)
+        args = instruction.get_instruction_args()
+        if args and "prompt" in args:
+            instruction.build_description(prompt=prompt)
+        results.append(bool(response.strip()) and bool(instruction.check_following(response)))
+    return results
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+def verifier_of(item: dict) -> str | None:
+    """Which verifier applies to ``item``: "ifeval", "math", "qa" or None."""
+    if item.get("verifier"):
+        if item["verifier"] not in ("qa", "math", "ifeval"):
+            raise ValueError(f"unknown verifier {item['verifier']!r}: use qa, math or ifeval")
+        return item["verifier"]
+    if item.get("checks"):
+        return "ifeval"
+    answer = item.get("answer")
+    if isinstance(answer, str) and "####" in answer:
+        return "math"
+    if item.get("answers") or answer not in (None, "", []):
+        return "qa"
+    return None
+
+
+def verify(item: dict, response: str, *, mode: str = "contains") -> bool | None:
+    """Does ``response`` solve ``item``? None when the item carries nothing to verify."""
+    kind = verifier_of(item)
+    if kind is None:
+        return None
+    if kind == "ifeval":
+        return all(ifeval_checks(item["checks"], response, prompt=item.get("instruction") or item.get("prompt") or ""))
+    if kind == "math":
+        return math_match(response, item.get("answer") if item.get("answer") is not None else item["answers"][0])
+    answers = item.get("answers") if item.get("answers") is not None else item.get("answer")
+    if isinstance(answers, str):
+        answers = [answers]
+    return qa_match(response, answers, mode=mode)
