@@ -8,6 +8,48 @@ can be overridden by name through ``Context.prompts``.
 
 # ---- scoring (judges, self-assessment) --------------------------------------------------
 
+# MT-Bench pairwise judge (FastChat "pair-v2"), the judge of the ADS paper. Reasoning first,
+# verdict last: "[[A]]", "[[B]]" or "[[C]]" (tie). Filled with question, answer_a, answer_b.
+JUDGE_PAIRWISE_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the responses provided by two AI "
+    "assistants to the user question displayed below. You should choose the assistant that follows "
+    "the user's instructions and answers the user's question better. Your evaluation should consider "
+    "factors such as the helpfulness, relevance, accuracy, depth, creativity, and level of detail of "
+    "their responses. Begin your evaluation by comparing the two responses and provide a short "
+    "explanation. Avoid any position biases and ensure that the order in which the responses were "
+    "presented does not influence your decision. Do not allow the length of the responses to "
+    "influence your evaluation. Do not favor certain names of the assistants. Be as objective as "
+    "possible. After providing your explanation, output your final verdict by strictly following "
+    'this format: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and "[[C]]" '
+    "for a tie."
+)
+JUDGE_PAIRWISE_PROMPT = """[User Question]
+{question}
+
+[The Start of Assistant A's Answer]
+{answer_a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{answer_b}
+[The End of Assistant B's Answer]"""
+
+# I-SHEEP self-assessment: the model rates its own pair 1-10 on two axes, one score a line.
+# Filled with instruction, response.
+SELF_ASSESS_PROMPT = """Rate the response to the instruction below on two scales from 1 (very poor) to 10 (excellent).
+Quality: is the response correct, helpful, clear and complete?
+Following: does the response do exactly what the instruction asks?
+
+[Instruction]
+{instruction}
+
+[Response]
+{response}
+
+Answer with exactly two lines and nothing else:
+Quality: <1-10>
+Following: <1-10>"""
+
 # ---- trainers (in-context update) -------------------------------------------------------
 
 # ---- graph (optimizer trajectory) -------------------------------------------------------

@@ -1,0 +1,137 @@
+"""I-SHEEP self-assessment and the filters that keep the pairs worth training on.
+
+``self_assess``: the model rates each (instruction, response) 1-10 for response quality and for
+instruction following (``graph.prompts.SELF_ASSESS_PROMPT``). A reply without both numbers gives
+None for the missing one; such pairs are counted and never pass a threshold.
+
+Filters (each returns the kept rows and counts, never drops silently):
+* ``threshold_filter``: both ratings >= threshold (default 8, as I-SHEEP);
+* ``perplexity_filter``: drop pairs whose response perplexity (given the instruction) is > 50;
+* ``density_filter``: k-means over embeddings, then a seeded sample of the same size from each
+  cluster, so dense regions of near-duplicates do not dominate the kept set.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .rows import instruction_of, response_of
+
+_RATING = {
+    # "(?!\s*-\s*\d)": an echoed "<1-10>" placeholder is not a rating
+    "quality": re.compile(r"quality\W{0,5}(\d{1,2})(?!\d)(?!\s*-\s*\d)", re.I),
+    "following": re.compile(r"follow\w*\W{0,5}(\d{1,2})(?!\d)(?!\s*-\s*\d)", re.I),
+}
+
+
+@dataclass
+class Assessment:
+    quality: int | None
+    following: int | None
+    raw: str = ""
+
+    @property
+    def parsed(self) -> bool:
+        return self.quality is not None and self.following is not None
+
+    @property
+    def score(self) -> float | None:
+        """Mean of both ratings mapped to 0..1 (1 -> 0, 10 -> 1); None unless both parsed."""
+        if not self.parsed:
+            return None
+        return ((self.quality + self.following) / 2 - 1) / 9
+
+    def to_dict(self) -> dict:
+        return {"quality": self.quality, "following": self.following, "assess_score": self.score}
+
+
+def parse_assessment(text: str) -> Assessment:
+    """Read "Quality: N" and "Following: N" (N in 1..10; the last mention counts)."""
+    found = {}
+    for key, pattern in _RATING.items():
+        values = [int(m.group(1)) for m in pattern.finditer(text or "")]
+        values = [v for v in values if 1 <= v <= 10]
+        found[key] = values[-1] if values else None
+    return Assessment(quality=found["quality"], following=found["following"], raw=text or "")
+
+
+def self_assess(llm, rows: Sequence[dict], *, batch_size: int = 8, max_new_tokens: int = 32,
+                prompt: str | None = None) -> list[Assessment]:
+    """The model's own 1-10 ratings of each row (greedy)."""
+    import llms
+    from graph import prompts
+
+    template = prompt or prompts.SELF_ASSESS_PROMPT
+    texts = [template.format(instruction=instruction_of(r), response=response_of(r)) for r in rows]
+    params = llms.SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    return [parse_assessment(g[0].text) for g in llm.generate(texts, params, batch_size=batch_size)]
+
+
+def threshold_filter(rows: Sequence[dict], assessments: Sequence[Assessment], *,
+                     threshold: int = 8) -> tuple[list[dict], dict]:
+    """Keep rows whose quality and following ratings are both >= threshold."""
+    if len(rows) != len(assessments):
+        raise ValueError(f"{len(rows)} rows but {len(assessments)} assessments")
+    kept = [r for r, a in zip(rows, assessments)
+            if a.parsed and a.quality >= threshold and a.following >= threshold]
+    unparsable = sum(not a.parsed for a in assessments)
+    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "unparsable": unparsable}
+
+
+def perplexity_filter(llm, rows: Sequence[dict], *, max_ppl: float = 50.0,
+                      batch_size: int | None = None) -> tuple[list[dict], dict]:
+    """Drop rows whose response perplexity given the instruction exceeds ``max_ppl`` (or is empty)."""
+    from .ifd import DEFAULT_BATCH_SIZE, perplexity
+
+    ppl = perplexity(llm, rows, batch_size=batch_size or DEFAULT_BATCH_SIZE)
+    kept = [r for r, p in zip(rows, ppl) if p is not None and p <= max_ppl]
+    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "perplexities": ppl}
+
+
+def kmeans(points, k: int, *, seed: int = 0, iters: int = 50):
+    """Plain k-means (k-means++ init) on an (n, d) array -> (labels, centroids)."""
+    import numpy as np
+
+    x = np.asarray(points, dtype=np.float64)
+    n = len(x)
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the number of points ({n}), not {k}")
+    rng = np.random.default_rng(seed)
+    centroids = [x[rng.integers(n)]]
+    for _ in range(1, k):
+        d2 = np.min(((x[:, None, :] - np.asarray(centroids)[None]) ** 2).sum(-1), axis=1)
+        probs = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1 / n)
+        centroids.append(x[rng.choice(n, p=probs)])
+    c = np.asarray(centroids)
+    labels = np.zeros(n, dtype=int)
+    for step in range(iters):
+        new = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        if step and (new == labels).all():
+            break
+        labels = new
+        for j in range(k):
+            if (labels == j).any():
+                c[j] = x[labels == j].mean(0)
+    return labels, c
+
+
+def density_filter(rows: Sequence[dict], embed: Callable[[list[str]], Sequence[Sequence[float]]], *,
+                   n_clusters: int, per_cluster: int, seed: int = 0) -> tuple[list[dict], dict]:
+    """Cluster the rows' embeddings (``embed(texts) -> vectors``, text = instruction + response)
+    and keep a seeded random sample of up to ``per_cluster`` rows from each cluster, in input order."""
+    if not rows:
+        return [], {"kept": 0, "dropped": 0, "clusters": []}
+    texts = [f"{instruction_of(r)}\n{response_of(r)}" for r in rows]
+    labels, _ = kmeans(embed(texts), min(n_clusters, len(rows)), seed=seed)
+    rng = random.Random(seed)
+    keep: set[int] = set()
+    sizes = []
+    for j in sorted(set(labels.tolist())):
+        members = [i for i, lab in enumerate(labels) if lab == j]
+        sizes.append(len(members))
+        keep.update(rng.sample(members, min(per_cluster, len(members))))
+    kept = [r for i, r in enumerate(rows) if i in keep]
+    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "clusters": sizes}
