@@ -92,9 +92,13 @@ def evaluate_held_out(ctx: Context, held_out: list, updated: dict) -> dict:
         from scoring import judge as judging
 
         if mode == "reward":
-            verdicts = judging.reward_compare(ctx.reward_model, [instructions[i] for i in rest],
-                                              [new[i] for i in rest], [original[i] for i in rest],
-                                              tie_margin=ctx.tie_margin)
+            from scoring.reward import reward_pairwise
+
+            if not ctx.reward_model:
+                raise ValueError("judge_mode=reward needs Context.reward_model (a sequence-classification model path)")
+            verdicts = reward_pairwise(ctx.reward_model, [instructions[i] for i in rest],
+                                       [new[i] for i in rest], [original[i] for i in rest],
+                                       tie_margin=ctx.tie_margin, batch_size=ctx.batch_size)
         else:
             verdicts = judging.pairwise(llms.load(ctx.judge, dtype=ctx.dtype), [instructions[i] for i in rest],
                                         [new[i] for i in rest], [original[i] for i in rest])

@@ -52,6 +52,14 @@ def gathered_rows(state: State) -> list[dict]:
     return rows
 
 
+def as_pair(row: dict) -> dict:
+    """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
+    if row.get("type") == "document" or "instruction" not in row:
+        topic = row.get("title") or (row.get("provenance") or {}).get("arg") or "this topic"
+        return {"instruction": f"Give accurate information about {topic}.", "response": row.get("text") or ""}
+    return row
+
+
 def tool_api():
     """(names, aliases, langchain tools) from tools/, imported when the graph first needs them."""
     import tools
@@ -161,8 +169,8 @@ def judge(state: State, runtime: Runtime[Context]) -> dict:
 
     ctx = context_of(runtime)
     t0 = time.perf_counter()
-    rows = gathered_rows(state)
-    assessed = self_assess(_load(ctx.judge, ctx), rows) if rows else []
+    rows = [as_pair(r) for r in gathered_rows(state)]
+    assessed = self_assess(_load(ctx.judge, ctx), rows, batch_size=ctx.batch_size) if rows else []
     scores = [{"quality": a.quality, "following": a.following, "score": a.score} for a in assessed]
     return {"scores": {"judge": scores}, "timings": {"judge": time.perf_counter() - t0}}
 

@@ -26,9 +26,10 @@ def optimizer_messages(ctx: Context, task: str, observed: list[str], retry_error
         ask += ctx.prompt("OPTIMIZER_RETRY").format(error=retry_error)
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA")},
-        {"role": "assistant", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY")},
+        # the example with calls comes last: small optimizers lean on the most recent example
         {"role": "user", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NO_DATA")},
         {"role": "assistant", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NO_DATA_REPLY")},
+        {"role": "user", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA")},
+        {"role": "assistant", "content": ctx.prompt("OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY")},
         {"role": "user", "content": ask},
     ]

@@ -68,7 +68,8 @@ Constraints:
 - At most {max_calls} calls and a total cost of at most {max_cost:g}.
 - Each argument is one short string: a search query, a topic, or a question.
 - Ask for what the task needs in general, not only for the exact instructions shown.
-- If the policy needs no data, make no calls.
+- Most tasks need data: one information_retrieval call for each topic the instructions name. Make no
+  calls only for trivial tasks such as greetings.
 
 Output format: first one or two sentences of analysis, then the calls, exactly like this:
 <api_calls><api>name("argument")</api><api>name("argument")</api></api_calls>
@@ -79,26 +80,27 @@ OPTIMIZER_TASK = """Target task: {task}
 Observed instructions:
 {instructions}
 
-Analyse what the policy lacks, then write the API calls."""
+What does the policy lack? Write your analysis and the API calls."""
 
 # Two-shot example: one task that needs data (calls named after the instructions' topics) and
 # one that needs none. Shown as earlier chat turns.
 OPTIMIZER_EXAMPLE_NEEDS_DATA = """Target task: rivers
 Observed instructions:
-1. How long is the Nile?
-2. Which sea does the Danube flow into?
+1. How long is the river Nile?
+2. Which sea does the river Danube flow into?
+3. Which countries does the river Amazon cross?
 
-Analyse what the policy lacks, then write the API calls."""
+What does the policy lack? Write your analysis and the API calls."""
 
-OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY = """The policy lacks facts about the Nile and the Danube, and practice answering geography questions.
-<api_calls><api>information_retrieval("Nile")</api><api>information_retrieval("Danube")</api><api>demonstration_generation("geography questions about rivers")</api></api_calls>"""
+OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY = """The policy lacks facts about the Nile, the Danube and the Amazon, and practice answering questions about rivers.
+<api_calls><api>information_retrieval("Nile")</api><api>information_retrieval("Danube")</api><api>information_retrieval("Amazon")</api><api>demonstration_generation("questions about rivers")</api></api_calls>"""
 
 OPTIMIZER_EXAMPLE_NO_DATA = """Target task: greetings
 Observed instructions:
 1. Say hello.
 2. Say good morning.
 
-Analyse what the policy lacks, then write the API calls."""
+What does the policy lack? Write your analysis and the API calls."""
 
 OPTIMIZER_EXAMPLE_NO_DATA_REPLY = """These are simple greetings the policy already handles; it needs no data.
 <api_calls>none</api_calls>"""

@@ -80,7 +80,7 @@ def models(fake_llm):
     optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
     policy.respond = answer
     policy.logprob_fn = lambda context, continuation: [-1.0 if context else -2.0] * max(1, len(continuation) // 4)
-    judge.respond = lambda messages: "The data is accurate and useful. Quality: 8/10. Score: 8"
+    judge.respond = lambda messages: "Accurate and useful. Quality: 8\nFollowing: 7"
     return optimizer, policy, judge
 
 
@@ -120,7 +120,7 @@ def test_scripted_models_drive_calls_dataset_update_and_evaluation(tmp_path, mod
     rows = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
     assert len(rows) == report["dataset_size"] == 3
     assert rows[0]["text"] == FACTS["Zorbia"] and rows[0]["provenance"] == {"tool": "information_retrieval", "arg": "Zorbia"}
-    assert all("judge" in r and "ifd" in r for r in rows)
+    assert all(r["judge"] == {"quality": 8, "following": 7, "score": pytest.approx(6.5 / 9)} for r in rows)
     assert rows[2]["ifd"] is not None and rows[0]["ifd"] is None  # IFD needs an instruction-response pair
 
     # the two answerable held-out questions improve, the unanswerable one stays a tie
@@ -308,3 +308,19 @@ def test_a_run_killed_during_the_tools_stage_resumes_without_repeating_finished_
     assert [(c["argument"], c["status"]) for c in report["api_calls"]] == [
         ("Zorbia", "ok"), ("Quxland", "ok"), ("capital questions", "ok")]
     assert report["held_out"]["win"] == 2
+
+
+def test_curation_dedupes_filters_by_judge_score_and_keeps_provenance():
+    from graph.curate import curate_rows
+
+    rows = [{"type": "document", "text": "Mars is red.", "title": "Mars", "score": 3.2, "provenance": {"q": "Mars"}},
+            {"type": "document", "text": "  mars is RED. ", "title": "Mars", "provenance": {"q": "red planet"}},
+            {"type": "demonstration", "instruction": "Q?", "response": "A.", "provenance": {"topic": "t"}},
+            {"type": "qa", "instruction": "Why?", "response": "", "provenance": {}},
+            {"type": "qa", "instruction": "How?", "response": "So.", "provenance": {}}]
+    judge = [{"score": 0.9}, {"score": 0.9}, {"score": 0.2}, {"score": 0.9}, {"score": None}]
+    kept, dropped = curate_rows(rows, judge, [None, None, 1.2, None, 0.8], min_judge_score=0.5)
+    assert [r["text"] if r["type"] == "document" else r["instruction"] for r in kept] == ["Mars is red.", "How?"]
+    assert kept[0]["provenance"] == {"q": "Mars"} and kept[0]["retrieval_score"] == 3.2 and kept[0]["score"] == 0.9
+    assert kept[1]["ifd"] == 0.8 and kept[1]["score"] is None  # an unreadable assessment is not a failing one
+    assert [d["reason"] for d in dropped] == ["duplicate", "judge score 0.20 < 0.5", "empty"]
