@@ -129,7 +129,7 @@ def _ctx_from_options(o: dict, task: dict) -> Context:
             setattr(ctx, key, o[key])
     ctx.step = o["step"]
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    ctx.run_dir = str(Path(o["out"]) if o.get("out") else Path("runs") / f"{task['task']}-{stamp}")
+    ctx.run_dir = str((Path(o["out"]) if o.get("out") else Path("runs") / f"{task['task']}-{stamp}").resolve())
     return ctx
 
 

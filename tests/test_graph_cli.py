@@ -1,0 +1,77 @@
+"""`improve` and `inspect` through click, with scripted models (the fake: backend) and fake tools."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import tools
+from graph.cli import improve, inspect_run
+from tests.test_graph import PLAN, TASK, FakeTools, answer
+
+FAKES = ["--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge"]
+
+
+@pytest.fixture
+def setup(tmp_path, fake_llm, monkeypatch):
+    fake_llm("optimizer").respond = lambda m: PLAN
+    fake_llm("policy").respond = answer
+    fake_llm("policy").logprob_fn = lambda c, r: [-1.0] * max(1, len(r) // 4)
+    fake_llm("judge").respond = lambda m: "Quality: 8\nFollowing: 8"
+    fake = FakeTools()
+    monkeypatch.setattr(tools, "call_tool", fake)
+    monkeypatch.setenv("ADS_HOME", str(tmp_path / "home"))
+    task = tmp_path / "capitals.json"
+    task.write_text(json.dumps({k: TASK[k] for k in ("observed", "held_out")} | {"name": "capitals"}))
+    return tmp_path, task, fake
+
+
+def test_improve_writes_the_run_and_inspect_shows_it(setup):
+    tmp, task, fake = setup
+    out = tmp / "run"
+    result = CliRunner().invoke(improve, ["--task", str(task), "--out", str(out), "--thread", "t1", *FAKES])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["held_out"]["win"] == 2 and printed["cost_total"] == 4.0
+    assert "tools    calls 1/3 cost 1" in result.stderr and "evaluate" in result.stderr  # live progress
+    assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "trajectory.json", "dataset.jsonl"}
+
+    shown = CliRunner().invoke(inspect_run, ["t1"])
+    assert shown.exit_code == 0, shown.output
+    assert "status: finished" in shown.output
+    assert "information_retrieval('Zorbia') cost 1 ok" in shown.output
+    assert "API calls (3 of 3 planned, cost 4)" in shown.output
+
+    again = CliRunner().invoke(improve, ["--task", str(task), "--out", str(out), "--thread", "t1", *FAKES])
+    assert again.exit_code != 0 and "--resume t1" in again.output
+
+
+def test_step_mode_quit_then_resume_pays_each_call_once(setup):
+    tmp, task, fake = setup
+    args = ["--task", str(task), "--out", str(tmp / "run"), "--thread", "s1", "--step", *FAKES]
+    first = CliRunner().invoke(improve, args, input="a\ne\nQuxland capital\nq\n")
+    assert first.exit_code == 0, first.output
+    assert "paused. Continue with: python cli.py improve --resume s1" in first.stderr
+    assert fake.calls == [("information_retrieval", "Zorbia"), ("information_retrieval", "Quxland capital")]
+
+    shown = CliRunner().invoke(inspect_run, ["s1"])
+    assert "paused/stopped before tools" in shown.output and "API calls (2 of 3 planned" in shown.output
+
+    resumed = CliRunner().invoke(improve, ["--resume", "s1"], input="s\n")
+    assert resumed.exit_code == 0, resumed.output
+    assert len(fake.calls) == 2  # nothing paid twice, the last call skipped
+    report = json.loads((tmp / "run" / "report.json").read_text())
+    assert [(c["argument"], c["status"]) for c in report["api_calls"]] == [
+        ("Zorbia", "ok"), ("Quxland capital", "ok"), ("capital questions", "skipped")]
+
+
+def test_user_errors_are_click_errors(setup):
+    tmp, task, _ = setup
+    bad = tmp / "bad.yaml"
+    bad.write_text("observed: [a]\nheld_out:\n  - {answers: [x]}\n")
+    result = CliRunner().invoke(improve, ["--task", str(bad), *FAKES])
+    assert result.exit_code == 1 and "line 3: held_out[0]: field 'instruction' is missing" in result.output
+    result = CliRunner().invoke(inspect_run, ["nope"])
+    assert result.exit_code == 1 and "no run with thread 'nope'" in result.output
