@@ -6,6 +6,31 @@ can be overridden by name through ``Context.prompts``.
 
 # ---- tools (data-collecting APIs) -------------------------------------------------------
 
+# demonstration_generation: the ADS paper's prompt, plus the two markers our parser reads.
+DEMONSTRATION_PROMPT = """Generate an Instruction and the corresponding comprehensive Response related to the Topic.
+
+Topic: {topic}
+
+Write them in this format:
+Instruction: <the instruction>
+Response: <the response>"""
+
+# question_answering with a stronger teacher model: the ADS paper's prompt.
+QA_PROMPT = """Provide a detailed Answer to the given Question.
+
+Question: {question}
+Answer:"""
+
+# question_answering without a teacher: the policy answers from retrieved passages (and the
+# provenance of every row says so).
+QA_GROUNDED_PROMPT = """Provide a detailed Answer to the given Question. Use the facts in the Passages.
+
+Passages:
+{passages}
+
+Question: {question}
+Answer:"""
+
 # ---- scoring (judges, self-assessment) --------------------------------------------------
 
 # MT-Bench pairwise judge (FastChat "pair-v2"), the judge of the ADS paper. Reasoning first,

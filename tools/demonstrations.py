@@ -1,0 +1,87 @@
+"""demonstration_generation: the policy writes instruction-response pairs about a topic.
+
+Small models rarely follow a format exactly, so the parser is lenient about how the two parts
+are marked ("Instruction:", "**Instruction 1:**", "### Response", "Question:/Answer:" ...) but
+strict about what it keeps: a pair needs both parts, and a sample with no pair is reported
+(count and raw text), never kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+import llms
+
+from .base import ToolError, ToolOutput
+
+# A marker starts a line (after optional markdown/numbering) or follows a sentence end, and is
+# followed by a colon, or stands alone on a markdown heading line.
+_LEAD = r"(?:^|(?<=[.!?\"')\]])[ \t]+)[ \t>*#_\-\d.)]*"
+_WORDS = {"instruction": "i", "question": "i", "task": "i", "prompt": "i",
+          "response": "r", "answer": "r", "output": "r", "solution": "r"}
+_MARKER = re.compile(
+    _LEAD + r"(?P<word>" + "|".join(_WORDS) + r")(?:[ \t]*#?\d+)?[ \t*_]*(?::[ \t*_]*|[ \t*_]*\n)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PLACEHOLDER = re.compile(r"^<?\s*(the\s+)?(instruction|response)\s*>?$", re.IGNORECASE)
+
+
+def parse_demonstrations(text: str) -> list[dict]:
+    """All ``{instruction, response}`` pairs marked in ``text`` (possibly none)."""
+    marks = [(m.start(), m.end(), _WORDS[m.group("word").lower()]) for m in _MARKER.finditer(text)]
+    pairs, current = [], None
+    for n, (_, end, kind) in enumerate(marks):
+        body = _clean(text[end: marks[n + 1][0] if n + 1 < len(marks) else len(text)])
+        if kind == "i":
+            current = {"instruction": body, "response": ""}
+            pairs.append(current)
+        elif current is not None and not current["response"]:
+            current["response"] = body
+    return [p for p in pairs if _keep(p)]
+
+
+def _clean(s: str) -> str:
+    s = s.strip().strip("*_").strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
+        s = s[1:-1].strip()
+    return s
+
+
+def _keep(pair: dict) -> bool:
+    ins, resp = pair["instruction"], pair["response"]
+    return bool(ins and resp and not _PLACEHOLDER.match(ins) and not _PLACEHOLDER.match(resp))
+
+
+def sampling(ctx) -> llms.SamplingParams:
+    return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+                               n=ctx.demonstrations_per_call, seed=ctx.seed)
+
+
+def cache_parts(topic: str, ctx) -> dict:
+    return {"model": ctx.policy, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT")}
+
+
+def run(topic: str, ctx) -> ToolOutput:
+    llm = llms.load(ctx.policy)
+    samples = llm.generate([ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic)], sampling(ctx),
+                           batch_size=ctx.batch_size)[0]
+    rows, seen, rejected = [], set(), []
+    for i, g in enumerate(samples):
+        pairs = parse_demonstrations(g.text)
+        if not pairs:
+            rejected.append(g.text)
+        for p in pairs:
+            key = " ".join(p["instruction"].split()).casefold()
+            if key in seen:  # greedy or lucky samples repeat themselves; one copy is enough
+                continue
+            seen.add(key)
+            rows.append({"type": "demonstration", **p,
+                         "provenance": {"generated_by": ctx.policy, "topic": topic, "sample": i}})
+    provenance = {"generated_by": ctx.policy, "topic": topic, "samples": len(samples), "kept": len(rows),
+                  "rejected": len(rejected), "rejected_raw": rejected}
+    tokens = sum(g.prompt_tokens + g.completion_tokens for g in samples)
+    if not rows:
+        raise ToolError(f"the policy wrote no parsable Instruction/Response pair in {len(samples)} sample(s); "
+                        f"first output: {samples[0].text[:300]!r}" if samples else "the policy returned no sample",
+                        provenance=provenance, tokens=tokens)
+    return ToolOutput(rows=rows, provenance=provenance, tokens=tokens)
