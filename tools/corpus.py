@@ -132,13 +132,11 @@ def corpora_dir() -> Path:
 
 
 def index_dir(name_or_path: str) -> Path:
-    """A built index folder: an existing folder with meta.json, else ``$ADS_HOME/corpora/<name>``."""
-    p = Path(name_or_path).expanduser()
-    if (p / "meta.json").exists():
-        return p
-    if not name_or_path or "/" in name_or_path or name_or_path.startswith("."):
-        raise CorpusError(f"'{name_or_path}' is not a built corpus folder (no meta.json); build one with "
-                          f"{build_hint('NAME')}")
+    """A name means ``$ADS_HOME/corpora/<name>``; anything path-like is the index folder itself."""
+    if not name_or_path or not name_or_path.strip():
+        raise CorpusError("no corpus named: give a corpus name (default wiki-offline) or an index folder")
+    if any(c in name_or_path for c in "/\\") or name_or_path.startswith((".", "~")):
+        return Path(name_or_path).expanduser()
     return corpora_dir() / name_or_path
 
 
@@ -234,7 +232,7 @@ def load(name_or_path: str = DEFAULT_CORPUS) -> Corpus:
     path = index_dir(name_or_path)
     meta_file = path / "meta.json"
     if not meta_file.exists():
-        raise CorpusError(f"corpus '{name_or_path}' is not built (no {meta_file}). Build it with: {build_hint(path.name)}")
+        raise CorpusError(f"corpus '{name_or_path}' is not built (no {meta_file}). Build it with: {build_hint(name_or_path)}")
     mtime = meta_file.stat().st_mtime
     with _LOCK:
         hit = _LOADED.get(str(path))

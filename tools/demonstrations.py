@@ -23,7 +23,7 @@ _MARKER = re.compile(
     _LEAD + r"(?P<word>" + "|".join(_WORDS) + r")(?:[ \t]*#?\d+)?[ \t*_]*(?::[ \t*_]*|[ \t*_]*\n)",
     re.IGNORECASE | re.MULTILINE,
 )
-_PLACEHOLDER = re.compile(r"^<?\s*(the\s+)?(instruction|response)\s*>?$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^<?\s*(the\s+)?(instruction|response)\s*>?$|<the (instruction|response)>", re.IGNORECASE)
 
 
 def parse_demonstrations(text: str) -> list[dict]:
@@ -49,22 +49,39 @@ def _clean(s: str) -> str:
 
 def _keep(pair: dict) -> bool:
     ins, resp = pair["instruction"], pair["response"]
-    return bool(ins and resp and not _PLACEHOLDER.match(ins) and not _PLACEHOLDER.match(resp))
+    return bool(ins and resp and not _PLACEHOLDER.search(ins) and not _PLACEHOLDER.search(resp))
 
 
 def sampling(ctx) -> llms.SamplingParams:
+    # One pair per sample: stop where the model starts a second one.
     return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
-                               n=ctx.demonstrations_per_call, seed=ctx.seed)
+                               n=ctx.demonstrations_per_call, seed=ctx.seed, stop=("\nInstruction:",))
 
 
 def cache_parts(topic: str, ctx) -> dict:
-    return {"model": ctx.policy, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT")}
+    return {"model": ctx.policy, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT"),
+            "prefix": ctx.prompt("DEMONSTRATION_REPLY_PREFIX")}
+
+
+def generate(llm, prompt: str, params: llms.SamplingParams, prefix: str, batch_size: int = 8) -> list:
+    """Samples for ``prompt``; where the backend continues raw text the reply starts with ``prefix``."""
+    if prefix and hasattr(llm, "generate_raw"):
+        try:
+            raw = llm.render(prompt) + prefix
+        except llms.UnsupportedOperation:
+            raw = None
+        if raw is not None:
+            samples = llm.generate_raw([raw], params, batch_size=batch_size)[0]
+            for g in samples:
+                g.text = prefix + " " + g.text
+            return samples
+    return llm.generate([prompt], params, batch_size=batch_size)[0]
 
 
 def run(topic: str, ctx) -> ToolOutput:
     llm = llms.load(ctx.policy)
-    samples = llm.generate([ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic)], sampling(ctx),
-                           batch_size=ctx.batch_size)[0]
+    prefix = ctx.prompt("DEMONSTRATION_REPLY_PREFIX")
+    samples = generate(llm, ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic), sampling(ctx), prefix, ctx.batch_size)
     rows, seen, rejected = [], set(), []
     for i, g in enumerate(samples):
         pairs = parse_demonstrations(g.text)
@@ -77,7 +94,8 @@ def run(topic: str, ctx) -> ToolOutput:
             seen.add(key)
             rows.append({"type": "demonstration", **p,
                          "provenance": {"generated_by": ctx.policy, "topic": topic, "sample": i}})
-    provenance = {"generated_by": ctx.policy, "topic": topic, "samples": len(samples), "kept": len(rows),
+    provenance = {"generated_by": ctx.policy, "topic": topic, "reply_prefix": prefix if hasattr(llm, "generate_raw") else None,
+                  "samples": len(samples), "kept": len(rows),
                   "rejected": len(rejected), "rejected_raw": rejected}
     tokens = sum(g.prompt_tokens + g.completion_tokens for g in samples)
     if not rows:
