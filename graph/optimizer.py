@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from graph.context import Context
 
 
@@ -12,7 +14,8 @@ def api_lines(ctx: Context) -> str:
     _, _, tool_list = tool_api()
     lines = []
     for t in tool_list:
-        doc = " ".join((t.description or "").split())
+        # the cost shown is the run's (Context.costs), not the one a docstring may quote
+        doc = re.sub(r"\s*Cost: [\d.]+\.?", "", " ".join((t.description or "").split()))
         lines.append(f'- {t.name}("...") [cost {float(ctx.costs.get(t.name, 1.0)):g}]: {doc}')
     return "\n".join(lines)
 

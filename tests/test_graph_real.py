@@ -1,0 +1,62 @@
+"""The whole improve flow on the real SmolLM2, the real tools and the default corpus (small task)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graph.context import Context
+from graph.improve import builder
+
+pytestmark = pytest.mark.real
+
+TASK = {
+    "task": "jupiter",
+    "observed": ["How big is the planet Jupiter compared to Earth?"],
+    "held_out": [{"instruction": "What type of planet is Jupiter?", "answers": ["gas giant"]},
+                 {"instruction": "How many years does Jupiter take to orbit the Sun?", "answers": ["11.86", "nearly 12"]},
+                 {"instruction": "Jupiter's name comes from the chief god of which ancient religion?", "answers": ["Roman"]}],
+}
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    from tools.corpus import ensure_corpus
+
+    return ensure_corpus(Context().corpus)
+
+
+def test_smollm2_runs_the_whole_flow(tmp_path, smollm, corpus):
+    ctx = Context(max_calls=2, max_new_tokens=160, eval_max_new_tokens=48, run_dir=str(tmp_path / "run"),
+                  cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
+    report = builder.compile().invoke(TASK, context=ctx)["report"]
+    run = tmp_path / "run"
+    trajectory = json.loads((run / "trajectory.json").read_text())
+
+    assert trajectory["optimizer_replies"][0]["text"].strip()  # the real optimizer wrote something
+    assert 1 <= report["optimizer_attempts"] <= 1 + ctx.parse_retries
+    assert len(report["api_calls"]) <= 2  # the budget holds whatever the model asked for
+    assert report["cost_total"] == sum(c["cost"] for c in report["api_calls"])
+    for call, result in zip(report["api_calls"], trajectory["results"]):
+        assert call["status"] in ("ok", "error") and (call["status"] == "error") == bool(result.get("error"))
+        for row in result["rows"]:
+            assert row["source"] == call["name"] and row["provenance"]
+            if row["type"] == "document":
+                assert row["text"] in corpus_texts(corpus)  # a real passage of the default corpus
+
+    rows = [json.loads(line) for line in (run / "dataset.jsonl").read_text().splitlines()]
+    assert len(rows) == report["dataset_size"] <= report["rows_gathered"]
+    h = report["held_out"]
+    assert h["n"] == 3 and h["win"] + h["tie"] + h["lose"] + h["no_verdict"] == 3
+    assert report["judge"] == "verifier" and report["accuracy"]["n"] == 3
+    records = trajectory["evaluation"]["records"]
+    assert all(r["original"].strip() and r["updated"].strip() for r in records)
+    assert "## API calls" in (run / "report.md").read_text()
+
+
+def corpus_texts(corpus) -> str:
+    from tools.corpus import passage_text
+
+    passages = getattr(corpus, "passages", None) or []
+    return "\n".join(p.get("text", "") + "\n" + passage_text(p) for p in passages)
