@@ -76,7 +76,7 @@ def score():
 @click.option("--large", default=None, help="Stronger model spec: also write ifd_large and dual_ifd (Star-Agents eq. 5).")
 @batch_opt
 def ifd_cmd(data, out, spec, large, batch_size):
-    """Write ifd, ppl_conditional, ppl_unconditional (and dual_ifd with --large) for each row."""
+    """Write IFD and perplexities per row (dual IFD with --large)."""
     from . import ifd
 
     rows = read_jsonl(data, any_of=PAIR)
@@ -102,7 +102,7 @@ def ifd_cmd(data, out, spec, large, batch_size):
 @click.option("--threshold", default=8, show_default=True, type=int, help="Mark rows kept when both ratings reach it.")
 @batch_opt
 def assess_cmd(data, out, spec, threshold, batch_size):
-    """Write the model's own quality/following ratings (1-10), assess_score and keep for each row."""
+    """Write the model's own 1-10 ratings and keep per row."""
     from . import assess
 
     rows = read_jsonl(data, any_of=PAIR)
@@ -125,7 +125,7 @@ def assess_cmd(data, out, spec, threshold, batch_size):
 @click.option("--max-new-tokens", default=512, show_default=True, type=int, help="Longest judge reply.")
 @batch_opt
 def judge_cmd(data, out, spec, reward_model, tie_margin, max_new_tokens, batch_size):
-    """Judge response_a against response_b for each row (both orders); write verdict and reasoning."""
+    """Judge response_a vs response_b in both orders per row."""
     from . import judge
 
     rows = read_jsonl(data, required=("response_a", "response_b"), any_of=(PAIR[0],))
@@ -154,7 +154,7 @@ def judge_cmd(data, out, spec, reward_model, tie_margin, max_new_tokens, batch_s
 @out_opt
 @click.option("--exact", is_flag=True, help="QA answers must match exactly (NQ-open's metric), not be contained.")
 def verify_cmd(data, out, exact):
-    """Check each row's response against its answers or IFEval checks; write verified (true/false/null)."""
+    """Check responses against answers, GSM8K numbers or IFEval checks."""
     from . import verify
 
     rows = read_jsonl(data, any_of=(PAIR[1],))

@@ -29,8 +29,13 @@ from typing import Sequence
 
 from .rows import instruction_of, response_of
 
-# Sequences per forward pass in ifd_scores/perplexity; bench/scoring.py measures the choice.
+# Batching of ifd_scores/perplexity, chosen by bench/scoring.py on 2 CPU cores: sequences sorted
+# by length and grouped so that rows x longest-row tokens stays under MAX_BATCH_TOKENS (little
+# padding, moderate matrices). On a GPU (or an endpoint) plain batches of DEFAULT_BATCH_SIZE go
+# to llm.logprobs, which sorts by length itself.
 DEFAULT_BATCH_SIZE = 16
+MAX_BATCH_TOKENS = 2048
+_MAX_GROUP = 64
 
 
 # -- pure math ------------------------------------------------------------------------------------
@@ -72,19 +77,48 @@ def composite(pi_llm: Sequence[float], pi_dual: Sequence[float]) -> list[float]:
 
 
 # -- model wrapper --------------------------------------------------------------------------------
-def ifd_details(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict | None]:
+def batched_logprobs(llm, contexts: list[str], continuations: list[str], *, batch_size: int = DEFAULT_BATCH_SIZE,
+                     max_batch_tokens: int | None | str = "auto") -> list[list[float]]:
+    """``llm.logprobs`` over token-budget groups (see MAX_BATCH_TOKENS); same results, less padding.
+
+    ``max_batch_tokens="auto"``: the budget on CPU models, plain ``batch_size`` batches elsewhere;
+    None: always plain batches.
+    """
+    if max_batch_tokens == "auto":
+        max_batch_tokens = MAX_BATCH_TOKENS if llm.info.get("device", "cpu") == "cpu" else None
+    if not max_batch_tokens or len(contexts) <= 1:
+        return llm.logprobs(contexts, continuations, batch_size=batch_size)
+    sizes = [llm.count_tokens(c) + llm.count_tokens(r) + 1 if c else llm.count_tokens(r) + 1
+             for c, r in zip(contexts, continuations)]
+    order = sorted(range(len(contexts)), key=lambda i: -sizes[i])
+    groups: list[list[int]] = [[]]
+    for i in order:  # longest first: a group's first row is its widest
+        g = groups[-1]
+        if g and (sizes[g[0]] * (len(g) + 1) > max_batch_tokens or len(g) >= _MAX_GROUP):
+            groups.append(g := [])
+        g.append(i)
+    out: list[list[float]] = [[] for _ in contexts]
+    for g in groups:
+        got = llm.logprobs([contexts[i] for i in g], [continuations[i] for i in g], batch_size=len(g))
+        for i, lp in zip(g, got):
+            out[i] = lp
+    return out
+
+
+def ifd_details(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE,
+                max_batch_tokens: int | None | str = "auto") -> list[dict | None]:
     """For each row: {"ifd", "ppl_conditional", "ppl_unconditional"}; None where the response is empty.
 
     The conditional context is the chat-rendered instruction (``llm.render``), exactly what the
     policy sees when it answers; the unconditional context is "" (the model's start token). Both
-    sequences of every pair go to one ``llm.logprobs`` call, so its length sorting batches the
-    short unconditional ones together.
+    sequences of every pair are batched together (``batched_logprobs``), so the short
+    unconditional ones share batches.
     """
     pairs = [(instruction_of(r), response_of(r)) for r in rows]
     live = [i for i, (_, resp) in enumerate(pairs) if resp.strip()]
     contexts = [llm.render(pairs[i][0]) for i in live] + ["" for _ in live]
     continuations = [pairs[i][1] for i in live] * 2
-    lps = llm.logprobs(contexts, continuations, batch_size=batch_size)
+    lps = batched_logprobs(llm, contexts, continuations, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     out: list[dict | None] = [None] * len(rows)
     n = len(live)
     for k, i in enumerate(live):
@@ -99,9 +133,11 @@ def ifd_details(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SI
     return out
 
 
-def ifd_scores(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[float | None]:
+def ifd_scores(llm, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE,
+               max_batch_tokens: int | None | str = "auto") -> list[float | None]:
     """IFD of each (instruction, response) row under ``llm``; None where the response is empty."""
-    return [d["ifd"] if d else None for d in ifd_details(llm, rows, batch_size=batch_size)]
+    details = ifd_details(llm, rows, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+    return [d["ifd"] if d else None for d in details]
 
 
 def dual_ifd_scores(small, large, rows: Sequence[dict], *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[float | None]:
@@ -133,7 +169,7 @@ def perplexity(llm, rows: Sequence[dict], *, conditional: bool = True,
         contexts.append(llm.render(instruction_of(r)) if conditional and has_instruction else "")
         continuations.append(resp)
         live.append(i)
-    lps = llm.logprobs(contexts, continuations, batch_size=batch_size)
+    lps = batched_logprobs(llm, contexts, continuations, batch_size=batch_size)
     out: list[float | None] = [None] * len(rows)
     for i, lp in zip(live, lps):
         out[i] = perplexity_from_logprobs(lp) if lp else None
