@@ -58,7 +58,7 @@ class Context:
     # -- run ------------------------------------------------------------------------------
     run_dir: str = field(default="runs/latest", metadata={"description": "Folder for trajectory.json, dataset.jsonl, report.json/md, adapters."})
     step: bool = field(default=False, metadata={"description": "Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit."})
-    eval_max_new_tokens: int = field(default=96, metadata={"description": "Longest answer of the original and the updated policy on a held-out instruction."})
+    eval_max_new_tokens: int = field(default=64, metadata={"description": "Longest answer of the original and the updated policy on a held-out instruction."})
     prompts: dict = field(default_factory=dict, metadata={"description": "Overrides of graph/prompts.py constants, by name."})
 
     @classmethod
