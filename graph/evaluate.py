@@ -33,12 +33,7 @@ def update_policy(ctx: Context, dataset: list[dict]) -> dict:
             return {"kind": "sft", "policy": ctx.policy, "note": "no curated data: nothing to train, the policy is unchanged"}
         from trainers.sft import run_sft
 
-        cfg = None
-        if ctx.sft_recipe:
-            import yaml
-
-            cfg = yaml.safe_load(Path(ctx.sft_recipe).read_text(encoding="utf-8"))
-        adapter = run_sft(cfg, dataset, Path(ctx.run_dir) / "adapter", base=ctx.policy)
+        adapter = run_sft(None, dataset, Path(ctx.run_dir) / "sft", base=ctx.policy, recipe=ctx.sft_recipe)
         return {"kind": "sft", "policy": f"{ctx.policy}+{adapter}", "adapter": str(adapter), "rows_used": len(dataset)}
     raise ValueError(f"unknown update {ctx.update!r}: use icl or sft")
 

@@ -324,3 +324,44 @@ def test_curation_dedupes_filters_by_judge_score_and_keeps_provenance():
     assert kept[0]["provenance"] == {"q": "Mars"} and kept[0]["retrieval_score"] == 3.2 and kept[0]["score"] == 0.9
     assert kept[1]["ifd"] == 0.8 and kept[1]["score"] is None  # an unreadable assessment is not a failing one
     assert [d["reason"] for d in dropped] == ["duplicate", "judge score 0.20 < 0.5", "empty"]
+
+
+def test_sft_update_trains_on_the_curated_rows_and_evaluates_base_plus_adapter(tmp_path, models, fake_tools, monkeypatch):
+    import trainers.sft
+
+    trained = {}
+
+    def fake_run_sft(cfg, rows, out_dir, base, recipe=None, llm=None):
+        trained.update(rows=list(rows), base=base, out_dir=str(out_dir))
+        return tmp_path / "adapter"
+
+    monkeypatch.setattr(trainers.sft, "run_sft", fake_run_sft)
+    models[0].script(PLAN)
+    report = builder.compile().invoke(TASK, context=context(tmp_path, update="sft"))["report"]
+    assert report["update"] == "sft" and len(trained["rows"]) == report["dataset_size"] == 3
+    assert trained["base"] == "fake:policy" and trained["out_dir"].startswith(str(tmp_path / "run"))
+    assert report["updated_policy"]["policy"] == f"fake:policy+{tmp_path / 'adapter'}"
+    # the fake loader serves base+adapter with the same scripted policy, which knows nothing without context
+    assert (report["held_out"]["win"], report["held_out"]["tie"]) == (0, 3)
+
+
+def test_held_out_without_answers_goes_to_the_pairwise_judge_in_both_orders(tmp_path, models, fake_tools):
+    optimizer, _, judge = models
+
+    def judging(messages):
+        text = "\n".join(m["content"] for m in messages)
+        if "Following" in text or "following" in text and "1-10" in text:
+            return "Quality: 8\nFollowing: 7"
+        known, unsure = text.find("The capital of"), text.find("I am not sure")
+        if known < 0:
+            return "Both are the same. [[C]]"
+        return "The one naming the capital is better. " + ("[[A]]" if known < unsure else "[[B]]")
+
+    judge.respond = judging
+    optimizer.script(PLAN)
+    task = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
+    report = builder.compile().invoke(task, context=context(tmp_path))["report"]
+    assert report["judge"] == "pairwise:fake:judge" and report["accuracy"] is None
+    assert (report["held_out"]["win"], report["held_out"]["tie"], report["held_out"]["lose"]) == (2, 1, 0)
+    judged = [h for h in judge.history if "[[" in h[-1]["content"] or "Assistant" in h[-1]["content"]]
+    assert len(judged) >= 6  # three pairs, each judged in both orders
