@@ -81,11 +81,12 @@ def batched_logprobs(llm, contexts: list[str], continuations: list[str], *, batc
                      max_batch_tokens: int | None | str = "auto") -> list[list[float]]:
     """``llm.logprobs`` over token-budget groups (see MAX_BATCH_TOKENS); same results, less padding.
 
-    ``max_batch_tokens="auto"``: the budget on CPU models, plain ``batch_size`` batches elsewhere;
-    None: always plain batches.
+    ``max_batch_tokens="auto"``: the budget for local models on CPU, plain ``batch_size`` batches
+    elsewhere (GPU, vLLM, endpoints); None: always plain batches.
     """
     if max_batch_tokens == "auto":
-        max_batch_tokens = MAX_BATCH_TOKENS if llm.info.get("device", "cpu") == "cpu" else None
+        on_cpu = llm.info.get("backend") == "local" and llm.info.get("device") == "cpu"
+        max_batch_tokens = MAX_BATCH_TOKENS if on_cpu else None
     if not max_batch_tokens or len(contexts) <= 1:
         return llm.logprobs(contexts, continuations, batch_size=batch_size)
     sizes = [llm.count_tokens(c) + llm.count_tokens(r) + 1 if c else llm.count_tokens(r) + 1

@@ -138,14 +138,15 @@ def _ifeval():
         raise ImportError("IFEval checks need lm-eval: pip install --no-deps lm-eval langdetect immutabledict nltk")
     folder = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "ifeval"
     pkg = "lm_eval.tasks.ifeval"
-    saved = {k: sys.modules.get(k) for k in ("lm_eval.tasks", pkg)}
+    names = ("lm_eval.tasks", pkg) + tuple(f"{pkg}.{m}" for m in ("instructions_util", "instructions", "instructions_registry"))
+    saved = {k: sys.modules.get(k) for k in names}
     real_download = nltk.download
     try:
         # Placeholders so `from lm_eval.tasks.ifeval import x` inside the files resolves to the
         # modules loaded here, without running lm_eval/tasks/__init__.py.
         import types
 
-        for k in saved:
+        for k in ("lm_eval.tasks", pkg):
             if saved[k] is None:
                 sys.modules[k] = types.ModuleType(k)
         nltk.download = _OfflineNLTK.download  # instructions_util downloads punkt_tab at import
@@ -159,11 +160,11 @@ def _ifeval():
         registry = _load_file(f"{pkg}.instructions_registry", folder / "instructions_registry.py")
     finally:
         nltk.download = real_download
-        for k, v in saved.items():  # leave lm_eval.tasks importable for real later
+        for k, v in saved.items():  # leave sys.modules as it was: lm_eval.tasks stays importable
             if v is None:
                 sys.modules.pop(k, None)
-        for k in ("instructions_util", "instructions", "instructions_registry"):
-            sys.modules.pop(f"{pkg}.{k}", None)
+            else:
+                sys.modules[k] = v
     return util, registry
 
 

@@ -273,3 +273,23 @@ def test_cli_verify_assess_judge(tmp_path, fake_llm):
     row = json.loads([x for x in res.stdout.splitlines() if x.startswith("{")][0])
     assert row["verdict"] == "A" and row["verdict_orders"] == ["A", "A"]
     assert '"win": 1' in res.stderr
+
+
+def test_token_budget_groups_keep_results_in_place(fake_llm):
+    llm = fake_llm("budget")
+    calls = []
+    orig = llm.logprobs
+
+    def spy(contexts, continuations, *, batch_size=8):
+        calls.append([len(c) + len(r) for c, r in zip(contexts, continuations)])
+        return orig(contexts, continuations, batch_size=batch_size)
+
+    llm.logprob_fn = lambda c, r: [-float(len(r))]  # identifies the continuation
+    llm.logprobs = spy
+    conts = ["a" * n for n in (40, 4, 80, 8, 36, 12)]  # fake count_tokens: 4 characters a token
+    got = ifd.batched_logprobs(llm, [""] * 6, conts, max_batch_tokens=24)
+    assert got == [[-40.0], [-4.0], [-80.0], [-8.0], [-36.0], [-12.0]]  # back in input order
+    # longest first; each group's rows x widest row (tokens + 1) stays within 24
+    assert calls == [[80], [40, 36], [12, 8, 4]]
+    calls.clear()
+    assert ifd.batched_logprobs(llm, [""] * 6, conts) == got and len(calls) == 1  # "auto": fakes are not on CPU
