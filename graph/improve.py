@@ -2,7 +2,7 @@
 
 analyse (optimizer plans API calls) -> parse (lenient, bounded retries, budget) -> tools (one
 call per step, so every finished call is checkpointed; optional interrupt before each) ->
-judge + ifd (in parallel) -> curate -> update (icl | sft) -> evaluate (held-out, original vs
+judge -> ifd -> curate -> update (icl | sft) -> evaluate (held-out, original vs
 updated) -> report.
 
 ``graph`` is compiled without a checkpointer: the CLI adds SQLite, tests add memory, a host app
@@ -247,13 +247,13 @@ def report(state: State, runtime: Runtime[Context]) -> dict:
 def after_parse(state: State) -> str | list[str]:
     if state["parse_log"][-1]["retry"]:
         return "analyse"
-    return "tools" if state.get("calls") else ["judge", "ifd"]
+    return "tools" if state.get("calls") else "judge"
 
 
 def after_tools(state: State) -> str | list[str]:
     if len(state.get("results") or []) < len(state["calls"]):
         return "tools"
-    return ["judge", "ifd"]
+    return "judge"
 
 
 # ---- wiring -----------------------------------------------------------------------------
@@ -270,9 +270,12 @@ builder.add_node("evaluate", evaluate)
 builder.add_node("report", report)
 builder.add_edge(START, "analyse")
 builder.add_edge("analyse", "parse")
-builder.add_conditional_edges("parse", after_parse, ["analyse", "tools", "judge", "ifd"])
-builder.add_conditional_edges("tools", after_tools, ["tools", "judge", "ifd"])
-builder.add_edge(["judge", "ifd"], "curate")
+builder.add_conditional_edges("parse", after_parse, ["analyse", "tools", "judge"])
+builder.add_conditional_edges("tools", after_tools, ["tools", "judge"])
+# judge and IFD run one after the other: both usually drive the same local model, whose
+# tokenizer is not safe to share between threads
+builder.add_edge("judge", "ifd")
+builder.add_edge("ifd", "curate")
 builder.add_edge("curate", "update")
 builder.add_edge("update", "evaluate")
 builder.add_edge("evaluate", "report")

@@ -1,7 +1,7 @@
 """The improve graph's state: what a host passes in, what the nodes share, what a host gets back.
 
-Every list a node appends to, and every dict two nodes fill side by side (judge and IFD run in
-parallel), carries an explicit reducer; everything else is last-write-wins.
+Every list a node appends to, and every dict several nodes fill (judge and IFD write their own
+keys of ``scores``), carries an explicit reducer; everything else is last-write-wins.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated, TypedDict
 
 
 def merge(left: dict | None, right: dict | None) -> dict:
-    """Shallow dict merge: the right side's keys win (judge and IFD write different keys)."""
+    """Shallow dict merge: the right side's keys win."""
     return {**(left or {}), **(right or {})}
 
 
