@@ -54,6 +54,9 @@ class Context:
     update: str = field(default="icl", metadata={"description": "icl | sft: how the policy is updated with the curated data."})
     icl_token_budget: int = field(default=1024, metadata={"description": "Tokens of collected data packed into the policy's context (icl)."})
     min_judge_score: float = field(default=0.0, metadata={"description": "Curated rows need at least this judge score (0..1)."})
+    assess_threshold: int = field(default=8, metadata={"description": "I-SHEEP self-assessment: keep pairs rated at least this (1-10) for quality and following."})
+    max_perplexity: float | None = field(default=None, metadata={"description": "Drop pairs whose response perplexity given the instruction exceeds this (I-SHEEP: 50); None: no perplexity filter."})
+    large_model: str | None = field(default=None, metadata={"description": "Stronger model spec for the dual-model IFD (Star-Agents eq. 5); None: plain IFD of the policy."})
     sft_recipe: str | None = field(default=None, metadata={"description": "YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml)."})
     # -- run ------------------------------------------------------------------------------
     run_dir: str = field(default="runs/latest", metadata={"description": "Folder for trajectory.json, dataset.jsonl, report.json/md, adapters."})

@@ -8,22 +8,20 @@ them through here instead of guessing keys itself.
 from __future__ import annotations
 
 
+def _field(row: dict, *keys: str) -> str:
+    for key in keys:
+        if row.get(key) is not None:
+            return str(row[key])
+    raise KeyError(f"row has no {' (or '.join(repr(k) for k in keys)}{')' * (len(keys) - 1)} field")
+
+
 def instruction_of(row: dict) -> str:
     """The full instruction: ``instruction`` (or ``question``), plus Alpaca's ``input`` if any."""
-    text = row.get("instruction")
-    if text is None:
-        text = row.get("question")
-    if text is None:
-        raise KeyError("row has no 'instruction' (or 'question') field")
+    text = _field(row, "instruction", "question")
     extra = row.get("input") or ""
-    return f"{text}\n\n{extra}" if extra.strip() else str(text)
+    return f"{text}\n\n{extra}" if extra.strip() else text
 
 
 def response_of(row: dict) -> str:
     """The response text: ``response`` (or Alpaca's ``output``)."""
-    text = row.get("response")
-    if text is None:
-        text = row.get("output")
-    if text is None:
-        raise KeyError("row has no 'response' (or 'output') field")
-    return str(text)
+    return _field(row, "response", "output")
