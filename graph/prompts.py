@@ -81,6 +81,27 @@ Following: <1-10>"""
 
 # ---- trainers (in-context update) -------------------------------------------------------
 
+# The ADS paper's in-context update: the collected data, then the rules, then the held-out
+# instruction. {data}: the packed rows (trainers.icl.pack); {instruction}: the held-out one.
+ICL_PROMPT = """Here is some information collected for you:
+
+{data}
+
+Rules:
+- Do not say that you read the text above, and do not mention it.
+- Use it only as a hint for your answer.
+- You know more than the provided information: answer with your own knowledge too.
+
+{instruction}"""
+
+# How one packed row reads inside {data}: a retrieved document, or an instruction-response pair
+# (demonstrations, QA pairs, memory-bank entries). {n}: its number in the packed block.
+ICL_DOCUMENT = """[{n}] {title}
+{text}"""
+
+ICL_EXAMPLE = """[{n}] Instruction: {instruction}
+Response: {response}"""
+
 # ---- graph (optimizer trajectory) -------------------------------------------------------
 
 # The ADS optimizer's trajectory prompt. {apis}: one line per API (name, what it returns, cost);

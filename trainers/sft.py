@@ -1,0 +1,56 @@
+"""LoRA SFT of the policy on curated rows: ``run_sft(cfg, rows, out_dir, base) -> adapter_dir``.
+
+Rows go out in TRL's formats (trainers.formats): instruction-response pairs as conversational
+prompt/completion, so the loss falls on the answer only; documents as plain language-modelling
+text. A ``datasets.Dataset`` cannot hold both, so each format present is one pass of SFTTrainer
+over the same adapter: documents first, then pairs. (``assistant_only_loss`` is not used: it
+fails with SmolLM2's chat template, which has no generation markers.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from llms import DEFAULT_POLICY
+
+from .formats import split_formats, to_sft_rows
+from .lora import RunLog, load_policy, save_adapter, step_timer
+from .recipe import load_recipe, share_steps
+from .session import release
+
+
+def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: str = DEFAULT_POLICY, *,
+            recipe: str | Path | None = None, llm=None) -> Path:
+    """Train a LoRA adapter on ``rows`` (curated or TRL rows) and save it in ``out_dir/adapter``,
+    with ``out_dir/train_log.json`` (losses per step, seconds per step, the recipe) and, when the
+    recipe says ``merge: true``, ``out_dir/merged``. ``llm``: a generation engine to release
+    first when it holds accelerator memory (reload with ``trainers.session.reload``)."""
+    from datasets import Dataset
+    from peft import get_peft_model
+    from trl import SFTConfig, SFTTrainer
+
+    rc = load_recipe("sft", cfg, recipe)
+    passes = split_formats(to_sft_rows(rows))
+    if not passes:
+        raise ValueError("no rows to train on: pass curated rows (demonstrations, QA pairs, documents) or TRL rows")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    release(llm)
+    policy = load_policy(base, rc)
+    model = get_peft_model(policy.model, policy.peft_config) if policy.peft_config else policy.model
+    log = RunLog("sft", base, rc)
+    steps = share_steps(rc.get("max_steps"), {name: len(part) for name, part in passes.items()})
+    for name, part in passes.items():
+        timer = step_timer()
+        trainer = SFTTrainer(
+            model=model,
+            args=rc.trainer_args(SFTConfig, out_dir / "trainer", max_steps=steps[name]),
+            train_dataset=Dataset.from_list(part),
+            processing_class=policy.tokenizer,
+            callbacks=[timer],
+        )
+        trainer.train()
+        log.add_pass(name, len(part), trainer, timer)
+        model = trainer.model
+    return save_adapter(model, policy, out_dir, log, merge=bool(rc.get("merge")))
