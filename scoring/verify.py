@@ -2,8 +2,9 @@
 
 ``verify(item, response)`` picks the verifier from the item:
 
-* ``checks`` (IFEval ``[{"id": "length_constraints:number_words", "kwargs": {...}}, ...]``):
-  every check passes, judged by lm-eval's IFEval checkers (strict mode);
+* ``checks`` (IFEval ``[{"id": "length_constraints:number_words", "kwargs": {...}}, ...]``, or
+  IFEval's own ``instruction_id_list`` + ``kwargs``): every check passes, judged by lm-eval's
+  IFEval checkers (strict mode);
 * ``answer`` holding ``"#### <number>"`` (GSM8K): the last number in the response equals it;
 * ``answers`` (or NQ-open's ``answer`` list, or a plain ``answer`` string): normalized match;
 * ``verifier`` ("qa" | "math" | "ifeval") forces the choice; nothing to verify -> None.
@@ -194,6 +195,16 @@ def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
     return results
 
 
+def checks_of(item: dict) -> list[dict]:
+    """The item's IFEval checks: ours (``checks``) or IFEval's own ``instruction_id_list`` + ``kwargs``."""
+    if item.get("checks"):
+        return list(item["checks"])
+    ids, kwargs = item.get("instruction_id_list") or [], item.get("kwargs") or [{} for _ in item.get("instruction_id_list") or []]
+    if len(ids) != len(kwargs):
+        raise ValueError(f"{len(ids)} instruction ids but {len(kwargs)} kwargs")
+    return [{"id": i, "kwargs": k} for i, k in zip(ids, kwargs)]
+
+
 # -- dispatch ---------------------------------------------------------------------------------------
 def verifier_of(item: dict) -> str | None:
     """Which verifier applies to ``item``: "ifeval", "math", "qa" or None."""
@@ -201,7 +212,7 @@ def verifier_of(item: dict) -> str | None:
         if item["verifier"] not in ("qa", "math", "ifeval"):
             raise ValueError(f"unknown verifier {item['verifier']!r}: use qa, math or ifeval")
         return item["verifier"]
-    if item.get("checks"):
+    if item.get("checks") or item.get("instruction_id_list"):
         return "ifeval"
     answer = item.get("answer")
     if isinstance(answer, str) and "####" in answer:
@@ -217,7 +228,7 @@ def verify(item: dict, response: str, *, mode: str = "contains") -> bool | None:
     if kind is None:
         return None
     if kind == "ifeval":
-        return all(ifeval_checks(item["checks"], response, prompt=item.get("instruction") or item.get("prompt") or ""))
+        return all(ifeval_checks(checks_of(item), response, prompt=item.get("instruction") or item.get("prompt") or ""))
     if kind == "math":
         return math_match(response, item.get("answer") if item.get("answer") is not None else item["answers"][0])
     answers = item.get("answers") if item.get("answers") is not None else item.get("answer")

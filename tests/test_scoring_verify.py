@@ -105,3 +105,12 @@ def test_verify_nothing_to_verify():
     assert V.verify({"instruction": "Write a poem."}, "roses") is None
     with pytest.raises(ValueError, match="unknown verifier"):
         V.verify({"verifier": "bleu", "answers": ["x"]}, "x")
+
+
+def test_ifeval_native_format():
+    item = {"prompt": "Write about cats in at least 5 words.",
+            "instruction_id_list": ["length_constraints:number_words", "punctuation:no_comma"],
+            "kwargs": [{"relation": "at least", "num_words": 5}, {}]}
+    assert V.verifier_of(item) == "ifeval"
+    assert V.verify(item, "Cats are lovely small furry friends.") is True
+    assert V.verify(item, "Cats, dogs, birds, fish, mice.") is False  # commas
