@@ -226,3 +226,23 @@ def test_cli_tools_list_and_call(small_corpus, tmp_path, monkeypatch):
     assert info.exit_code == 0 and "passages: 4" in info.output
     missing = runner.invoke(main, ["corpus", "info", "nothing-here"])
     assert missing.exit_code == 1 and "python cli.py corpus build" in missing.output
+
+
+def test_hub_dataset_offline_is_a_clear_error():
+    with pytest.raises(CorpusError, match="needs a network"):
+        read_source("hf:no-such-owner/no-such-dataset", limit=5)
+
+
+def test_query_fast_path_matches_flagembedding():
+    import numpy as np
+
+    from llms.embeddings import load_embedder
+
+    emb = load_embedder()
+    ours = emb.encode_queries(["Who painted the Mona Lisa?", "photosynthesis"])
+    theirs = np.asarray(emb.model.encode_queries(["Who painted the Mona Lisa?", "photosynthesis"]))
+    assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+    assert (ours * theirs).sum(axis=1).min() > 0.9999
+    # passages (batched, bf16 where the CPU has it) stay within rounding of FlagEmbedding's float32 path
+    passages = [p["title"] + ". " + p["text"] for p in SMALL_CORPUS]
+    assert (emb.encode(passages) * np.asarray(emb.model.encode_corpus(passages))).sum(axis=1).min() > 0.999
