@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from graph.context import Context
 from tools import ALIASES, TOOL_NAMES, TOOLS, call_tool, resolve
-from tools.corpus import CorpusError, build, load, read_source
+from tools.corpus import CorpusError, build, load
+from tools.sources import read_source
 from tools.demonstrations import parse_demonstrations
 from tools.retrieval import bm25_candidates, search
 

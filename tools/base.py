@@ -43,3 +43,7 @@ class ToolError(RuntimeError):
         super().__init__(message)
         self.provenance = provenance or {}
         self.tokens = tokens
+
+
+class CorpusError(RuntimeError):
+    """A corpus is missing, unbuilt or unreadable; the message says which command fixes it."""
