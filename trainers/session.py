@@ -17,8 +17,9 @@ def with_adapter(spec: str, adapter_dir) -> str:
     An adapter already in ``spec`` is replaced, not stacked: training continued it, so the new
     adapter holds everything."""
     ms = llms.parse_spec(spec)
-    if ms.backend not in ("local", "vllm"):
-        raise llms.ModelError(f"'{spec}' cannot take a LoRA adapter: use a local: or vllm: spec")
+    if ms.backend == "openai":  # an endpoint serves what it was started with
+        raise llms.ModelError(f"'{spec}' cannot take a LoRA adapter: use a local: or vllm: spec, or restart "
+                              "the server with the adapter (vllm serve BASE --enable-lora --lora-modules ...)")
     return str(llms.ModelSpec(ms.backend, ms.name, adapter=str(adapter_dir)))
 
 
