@@ -13,9 +13,7 @@ from typing import Iterable
 from llms import DEFAULT_POLICY
 
 from .formats import to_dpo_rows
-from .lora import RunLog, load_policy, save_adapter, step_timer
-from .recipe import load_recipe
-from .session import release
+from .lora import RunLog, begin, save_adapter, step_timer
 
 
 def run_dpo(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: str = DEFAULT_POLICY, *,
@@ -25,14 +23,10 @@ def run_dpo(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    rc = load_recipe("dpo", cfg, recipe)
     pairs = to_dpo_rows(rows)
     if not pairs:
         raise ValueError("no preference rows to train on: pass prompt/chosen/rejected rows")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    release(llm)
-    policy = load_policy(base, rc)
+    rc, out_dir, policy = begin("dpo", cfg, recipe, out_dir, base, llm)
     timer = step_timer()
     trainer = DPOTrainer(
         model=policy.model,

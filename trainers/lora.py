@@ -17,7 +17,8 @@ from typing import Any
 from llms import ModelError, parse_spec
 from llms.registry import resolve_local
 
-from .session import with_adapter
+from .recipe import load_recipe
+from .session import release, with_adapter
 
 
 @dataclass
@@ -39,6 +40,16 @@ def base_dir_of(base: str) -> tuple[str, str | None]:
         raise ModelError(f"cannot train '{base}': trl refuses GGUF-quantized weights. Convert it to a plain "
                          "HF folder first (python cli.py models prepare for packaged models)")
     return resolve_local(ms.name), ms.adapter
+
+
+def begin(method: str, cfg: dict | None, recipe_path, out_dir, base: str, llm) -> tuple[Any, Path, Policy]:
+    """Everything before a trainer starts: the checked recipe, the run folder, the engine on the
+    accelerator released, the policy loaded."""
+    rc = load_recipe(method, cfg, recipe_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    release(llm)
+    return rc, out_dir, load_policy(base, rc)
 
 
 def load_policy(base: str, recipe) -> Policy:

@@ -15,9 +15,8 @@ from typing import Iterable
 from llms import DEFAULT_POLICY
 
 from .formats import split_formats, to_sft_rows
-from .lora import RunLog, load_policy, save_adapter, step_timer
-from .recipe import load_recipe, share_steps
-from .session import release
+from .lora import RunLog, begin, save_adapter, step_timer
+from .recipe import share_steps
 
 
 def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: str = DEFAULT_POLICY, *,
@@ -30,14 +29,10 @@ def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
     from peft import get_peft_model
     from trl import SFTConfig, SFTTrainer
 
-    rc = load_recipe("sft", cfg, recipe)
     passes = split_formats(to_sft_rows(rows))
     if not passes:
         raise ValueError("no rows to train on: pass curated rows (demonstrations, QA pairs, documents) or TRL rows")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    release(llm)
-    policy = load_policy(base, rc)
+    rc, out_dir, policy = begin("sft", cfg, recipe, out_dir, base, llm)
     model = get_peft_model(policy.model, policy.peft_config) if policy.peft_config else policy.model
     log = RunLog("sft", base, rc)
     steps = share_steps(rc.get("max_steps"), {name: len(part) for name, part in passes.items()})
