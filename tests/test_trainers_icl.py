@@ -34,6 +34,7 @@ def test_pack_formats_documents_and_pairs_and_numbers_them():
     assert blocks[1] == "[2] Instruction: How long is the Amazon?\nResponse: About 6,400 km."
     assert blocks[2].startswith("[3] Nile\nThe Nile is")
     assert packed.tokens == words(packed.text)
+    assert format_row({"type": "document", "text": "No title."}, 4) == "[4]\nNo title."
 
 
 def test_pack_drops_what_does_not_fit_and_lets_smaller_rows_in():

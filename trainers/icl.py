@@ -41,7 +41,8 @@ def format_row(row: dict, n: int, *, document: str | None = None, example: str |
     if kind == "document" or (kind is None and "text" in row):
         if not str(row.get("text") or "").strip():
             raise ValueError(f"document row has no text: {row!r:.120}")
-        return (document or prompts.ICL_DOCUMENT).format(n=n, title=row.get("title") or "", text=row["text"]).strip()
+        block = (document or prompts.ICL_DOCUMENT).format(n=n, title=row.get("title") or "", text=row["text"])
+        return "\n".join(line.rstrip() for line in block.strip().splitlines())  # an untitled document leaves no gap
     if kind in PAIR_TYPES or kind is None:
         try:
             instruction, response = instruction_of(row), response_of(row)
