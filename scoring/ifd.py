@@ -31,10 +31,11 @@ from .rows import instruction_of, response_of
 
 # Batching of ifd_scores/perplexity, chosen by bench/scoring.py on 2 shared CPU cores: sequences
 # sorted by length and grouped so that rows x longest-row tokens stays under MAX_BATCH_TOKENS.
-# On CPU a bigger batch buys no matmul efficiency for a 135M model, so padding is pure waste:
-# per-pair scoring used the least CPU with 1 torch thread, length-bucketed batches the least
-# with 2 contended threads, and a 1024-token budget stayed within ~15% of the best in both.
-# On a GPU (or an endpoint) plain batches of DEFAULT_BATCH_SIZE go to llm.logprobs.
+# On CPU a bigger batch buys no matmul efficiency for a 135M model, so padding is pure waste.
+# CPU seconds per pair at 1 torch thread: per-pair 1.4, 1024-token budget 1.5, length-bucketed
+# batches of 8 2.1 (with 2 threads on a busy machine every strategy cost 2-4x more CPU, most of
+# it thread synchronisation, and the ranking was noise-bound). The budget keeps per-pair's low
+# padding with fewer model calls. On a GPU (or an endpoint) plain batches go to llm.logprobs.
 DEFAULT_BATCH_SIZE = 16
 MAX_BATCH_TOKENS = 1024
 _MAX_GROUP = 64
