@@ -25,16 +25,19 @@ def update_policy(ctx: Context, dataset: list[dict]) -> dict:
         from trainers.icl import pack
 
         policy = llms.load(ctx.policy, dtype=ctx.dtype)
-        packed = pack(dataset, policy.count_tokens, ctx.icl_token_budget)
+        # Best-judged rows first; rows the judge could not score keep their curated order.
+        packed = pack(dataset, policy.count_tokens, ctx.icl_token_budget,
+                      score=lambda r: (r.get("judge") or {}).get("score"))
         return {"kind": "icl", "policy": ctx.policy, "context": packed.text, "rows_used": len(packed.used),
                 "rows_dropped": len(packed.dropped), "tokens": packed.tokens}
     if ctx.update == "sft":
         if not dataset:
             return {"kind": "sft", "policy": ctx.policy, "note": "no curated data: nothing to train, the policy is unchanged"}
+        from trainers.session import with_adapter
         from trainers.sft import run_sft
 
         adapter = run_sft(None, dataset, Path(ctx.run_dir) / "sft", base=ctx.policy, recipe=ctx.sft_recipe)
-        return {"kind": "sft", "policy": f"{ctx.policy}+{adapter}", "adapter": str(adapter), "rows_used": len(dataset)}
+        return {"kind": "sft", "policy": with_adapter(ctx.policy, adapter), "adapter": str(adapter), "rows_used": len(dataset)}
     raise ValueError(f"unknown update {ctx.update!r}: use icl or sft")
 
 
