@@ -140,7 +140,17 @@ def read_rows(path: str | Path) -> list[dict]:
     """Rows from a JSONL file (or a JSON list): instruction/response, or Alpaca's instruction/input/output."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    items = json.loads(text) if path.suffix == ".json" else [json.loads(l) for l in text.splitlines() if l.strip()]
+    if path.suffix == ".json":
+        items = json.loads(text)
+    else:
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as e:  # name the line, so a user can fix the file
+                raise json.JSONDecodeError(f"line {n}: {e.msg}", e.doc, e.pos) from None
     rows = []
     for x in items:
         ins = x.get("instruction") or x.get("prompt") or x.get("question") or ""
