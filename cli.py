@@ -20,6 +20,8 @@ COMMANDS = {
     "train": "trainers.cli:train",
     "improve": "graph.cli:improve",
     "inspect": "graph.cli:inspect_run",
+    "runs": "graph.cli:runs",
+    "settings": "graph.cli:settings",
 }
 
 
@@ -35,9 +37,11 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
-            @click.command(name=name, help=f"(unavailable: {e})")
+            reason = f"{type(e).__name__}: {e}"
+
+            @click.command(name=name, help=f"(unavailable: {reason})")
             def unavailable():
-                raise click.ClickException(f"command '{name}' could not be loaded: {e}. Run: bash scripts/setup.sh")
+                raise click.ClickException(f"command '{name}' could not be loaded ({reason}). Run: bash scripts/setup.sh")
 
             return unavailable
 

@@ -21,12 +21,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-def run_once(task: dict, ctx) -> tuple[dict, float]:
-    from graph.improve import builder
-
+def run_once(store, task: dict, ctx) -> tuple[dict, float]:
     t0 = time.perf_counter()
-    report = builder.compile().invoke(task, context=ctx, config={"recursion_limit": 200})["report"]
-    return report, time.perf_counter() - t0
+    _, values = store.start("improve", task, ctx)
+    return values["report"], time.perf_counter() - t0
 
 
 def main() -> None:
@@ -38,6 +36,7 @@ def main() -> None:
 
     import llms
     from graph.context import Context
+    from graph.runs import RunStore
     from graph.tasks import load_task
     from tools.corpus import ensure_corpus
 
@@ -47,11 +46,11 @@ def main() -> None:
     llms.load(Context().policy)  # loading is not a stage of the graph: measured apart
     load_s = time.perf_counter() - t0
     tmp = Path(tempfile.mkdtemp(prefix="ads-bench-"))
-    runs = []
+    runs, store = [], RunStore(tmp / "checkpoints.sqlite")
     for i in (1, 2):
-        ctx = Context(update=args.update, max_calls=args.max_calls, run_dir=str(tmp / f"run{i}"),
-                      cache_path=str(tmp / "tool_cache.sqlite"), memory_path=str(tmp / "memory"))
-        runs.append(run_once(task, ctx))
+        ctx = Context.build(update=args.update, max_calls=args.max_calls, run_dir=str(tmp / f"run{i}"),
+                            cache_path=str(tmp / "tool_cache.sqlite"), memory_path=str(tmp / "memory"))
+        runs.append(run_once(store, task, ctx))
     (r1, w1), (r2, w2) = runs
     print(f"task {r1['task']}: {len(task['observed'])} observed, {len(task['held_out'])} held-out, update {args.update}, "
           f"cpu threads {os.cpu_count()}; model load {load_s:.1f}s (once, not in the runs)")

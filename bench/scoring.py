@@ -24,7 +24,7 @@ DATA = ROOT.parent / "shared" / "data" / "alpaca-gpt4-demo" / "alpaca_en_demo.js
 
 
 def sequences(llm, rows):
-    from scoring.rows import instruction_of, response_of
+    from records import instruction_of, response_of
 
     contexts = [llm.render(instruction_of(r)) for r in rows] + ["" for _ in rows]
     conts = [response_of(r) for r in rows] * 2

@@ -1,58 +1,84 @@
-"""`improve` runs the improve graph on a task file; `inspect` shows a checkpointed run.
+"""`improve` runs the improve graph on a task file; `inspect` and `runs` show checkpointed runs.
 
-Runs checkpoint to SQLite ($ADS_HOME/checkpoints.sqlite) under a thread id, so a crashed or
-quit run continues with ``--resume THREAD`` without paying for finished tool calls again.
+Runs checkpoint to SQLite ($ADS_HOME/checkpoints.sqlite) through ``graph.runs.RunStore``, so a
+crashed or quit run continues with ``--resume THREAD`` without paying for finished calls again.
+Every Context field is settable: named options for the common ones, ``--set field=value`` and
+``--config run.yaml`` for all (``--settings`` lists them).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import sqlite3
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from graph.context import Context
+from graph.context import ConfigError, Context
 
 
-def checkpoint_db(path: str | None = None) -> Path:
-    from llms.registry import ads_home
+# ---- settings shared by every graph command ------------------------------------------------
 
-    p = Path(path) if path else ads_home() / "checkpoints.sqlite"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-def open_runs(path: Path):
-    """(compiled graph with a SQLite checkpointer, connection). The same file keeps each thread's Context."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.improve import builder
-
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    conn.execute("CREATE TABLE IF NOT EXISTS ads_runs (thread TEXT PRIMARY KEY, run_dir TEXT, context TEXT, created REAL)")
-    conn.commit()
-    return builder.compile(checkpointer=SqliteSaver(conn)), conn
+def settings_options(f):
+    """--config FILE, --set KEY=VALUE (repeatable), --no-cache, --settings, --db."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="ADS_CONFIG",
+                     help="YAML/JSON file of Context settings (python cli.py settings lists them)."),
+        click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
+                     help="Set any Context field, e.g. --set judge_mode=verify --set curation=dedupe,ifd (repeatable)."),
+        click.option("--no-cache", is_flag=True, default=None, help="Run every tool call anew (and do not store it)."),
+        click.option("--db", envvar="ADS_CHECKPOINTS", help="SQLite checkpoint file (default $ADS_HOME/checkpoints.sqlite)."),
+    ]
+    return functools.reduce(lambda acc, option: option(acc), reversed(options), f)
 
 
-def saved_context(conn, thread: str) -> Context:
-    row = conn.execute("SELECT context FROM ads_runs WHERE thread = ?", (thread,)).fetchone()
-    if row is None:
-        known = [r[0] for r in conn.execute("SELECT thread FROM ads_runs ORDER BY created DESC LIMIT 5")]
-        raise click.ClickException(f"no run with thread '{thread}' in this checkpoint file; recent threads: {', '.join(known) or 'none'}")
-    return Context(**json.loads(row[0]))
+def build_context(config_file: str | None, sets: tuple[str, ...], named: dict, *, no_cache: bool | None = None) -> Context:
+    """Context from, in order of precedence: --set, named options (and their env vars), --config, defaults."""
+    values: dict = {}
+    if config_file:
+        from records import RecordError, read_document
 
+        try:
+            loaded = read_document(config_file)
+        except RecordError as e:
+            raise click.ClickException(str(e)) from None
+        if not isinstance(loaded, dict):
+            raise click.ClickException(f"{config_file}: expected a mapping of Context fields to values")
+        values.update(loaded)
+    values.update({k: v for k, v in named.items() if v is not None})
+    if no_cache:
+        values["tool_cache"] = False
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise click.ClickException(f"--set {item!r}: write --set FIELD=VALUE, e.g. --set judge_mode=verify")
+        values[key.strip()] = value
+    try:
+        return Context.build(values)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def open_store(db: str | None):
+    from graph.runs import RunStore
+
+    return RunStore(db)
+
+
+# ---- live progress and step mode -------------------------------------------------------------
 
 class Progress:
     """One line per finished node, from the graph's update stream: stage, calls done, cost so far."""
 
-    def __init__(self):
-        self.t0, self.planned, self.done, self.cost = time.perf_counter(), 0, 0, 0.0
+    def __init__(self, values: dict | None = None):
+        values = values or {}
+        self.t0 = time.perf_counter()
+        self.planned = len(values.get("calls") or [])
+        self.done = len(values.get("results") or [])
+        self.cost = sum(float(r.get("cost") or 0) for r in values.get("results") or [])
 
     def __call__(self, node: str, update: dict) -> None:
-        update = update or {}
         detail = ""
         if node == "analyse":
             r = update["optimizer_replies"][-1]
@@ -72,7 +98,8 @@ class Progress:
                 note = r["status"] + (" cached" if r.get("cached") else "") + (f": {r['error']}" if r.get("error") else "")
                 detail += f"{r['tool']}({r['arg']!r}) -> {len(r.get('rows') or [])} rows, {note}  "
         elif node == "curate":
-            detail = f"{len(update.get('dataset') or [])} rows kept"
+            detail = f"{len(update.get('dataset') or [])} rows kept; " + ", ".join(
+                f"{c['step']} -{c['dropped']}" for c in update.get("curation") or [] if c["dropped"])
         elif node == "update":
             u = update.get("updated") or {}
             detail = f"{u.get('kind')}: {u.get('rows_used', 0)} rows" + (f", {u.get('tokens')} tokens" if "tokens" in u else "")
@@ -97,41 +124,7 @@ def ask(payload: dict):
     return {"a": "approve", "s": "skip", "f": "quit", "q": None}[choice]
 
 
-def drive(app, first, config: dict, ctx: Context) -> dict | None:
-    """Stream the graph to the end, answering interrupts; None when the user left it paused."""
-    from langgraph.types import Command
-
-    progress = Progress()
-    progress.done = len((app.get_state(config).values or {}).get("results") or [])
-    progress.planned = len((app.get_state(config).values or {}).get("calls") or [])
-    progress.cost = sum(float(r.get("cost") or 0) for r in (app.get_state(config).values or {}).get("results") or [])
-    value = first
-    while True:
-        pending = None
-        for chunk in app.stream(value, config, context=ctx, stream_mode="updates", durability="sync"):
-            for node, update in chunk.items():
-                if node == "__interrupt__":
-                    pending = update[0].value
-                else:
-                    progress(node, update)
-        if pending is None:
-            return app.get_state(config).values.get("report")
-        answer = ask(pending)
-        if answer is None:
-            return None
-        value = Command(resume=answer)
-
-
-def _ctx_from_options(o: dict, task: dict) -> Context:
-    ctx = Context()
-    for key in ("policy", "optimizer", "teacher", "judge", "update", "max_calls", "max_cost", "seed"):
-        if o.get(key) is not None:
-            setattr(ctx, key, o[key])
-    ctx.step = o["step"]
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    ctx.run_dir = str((Path(o["out"]) if o.get("out") else Path("runs") / f"{task['task']}-{stamp}").resolve())
-    return ctx
-
+# ---- commands --------------------------------------------------------------------------------
 
 @click.command()
 @click.option("--task", "task_path", type=click.Path(dir_okay=False), envvar="ADS_TASK", help="Task file (YAML/JSON); default tasks/planets.yaml.")
@@ -145,53 +138,53 @@ def _ctx_from_options(o: dict, task: dict) -> Context:
 @click.option("--judge", envvar="ADS_JUDGE", help="Judge model spec.")
 @click.option("--seed", type=int, help="Seed for sampling and splits.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<task>-<time>).")
-@click.option("--step", is_flag=True, help="Pause before every tool call: approve, edit, skip or quit.")
-@click.option("--resume", metavar="THREAD", help="Continue a crashed or quit run.")
-@click.option("--thread", metavar="THREAD", help="Thread id of a new run (default: the run directory's name).")
-@click.option("--db", envvar="ADS_CHECKPOINTS", help="SQLite checkpoint file (default $ADS_HOME/checkpoints.sqlite).")
-def improve(task_path, observed, resume, thread, db, **o):
+@click.option("--step", is_flag=True, default=None, help="Pause before every tool call: approve, edit, skip or quit.")
+@click.option("--resume", metavar="THREAD", help="Continue a crashed or quit run (its settings are the ones it started with).")
+@click.option("--thread", metavar="THREAD", help="Thread id of a new run (default: <run directory name>-<6 hex>).")
+@settings_options
+def improve(task_path, observed, resume, thread, db, config_file, sets, no_cache, out, **named):
     """Run Active Data Search on a task: plan API calls, gather and curate data, update and measure the policy."""
+    from graph.runs import RunError
     from graph.tasks import TaskError, load_task
 
-    app, conn = open_runs(checkpoint_db(db))
-    if resume:
-        ctx = saved_context(conn, resume)
-        ctx.step = ctx.step or o["step"]
-        config = {"configurable": {"thread_id": resume}, "recursion_limit": 200}
-        snap = app.get_state(config)
-        if not snap.next:
-            report = snap.values.get("report")
-            click.echo(f"thread {resume} already finished", err=True)
+    store = open_store(db)
+    try:
+        if resume:
+            info = store.info(resume)
+            values = store.resume(resume, on_update=Progress(store.snapshot(resume).values),
+                                  on_interrupt=ask, context=info.context.replace(step=True) if named.get("step") else None)
+            thread = resume
         else:
-            interrupts = [i for t in snap.tasks for i in t.interrupts]
-            from langgraph.types import Command
+            try:
+                task = load_task(task_path, observed=observed, seed=named.get("seed") or 0)
+            except TaskError as e:
+                raise click.ClickException(str(e)) from None
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            named["run_dir"] = str((Path(out) if out else Path("runs") / f"{task['task']}-{stamp}").resolve())
+            ctx = build_context(config_file, sets, named, no_cache=no_cache)
+            thread = store.new_thread("improve", ctx, thread)
+            click.echo(f"thread {thread}: {len(task['observed'])} observed, {len(task['held_out'])} held-out -> {ctx.run_dir}", err=True)
+            from graph.runs import config_for, drive
 
-            if interrupts:
-                answer = ask(interrupts[0].value)
-                report = None if answer is None else drive(app, Command(resume=answer), config, ctx)
-            else:
-                report = drive(app, None, config, ctx)
-        thread = resume
-    else:
-        try:
-            task = load_task(task_path, observed=observed, seed=o.get("seed") or 0)
-        except TaskError as e:
-            raise click.ClickException(str(e)) from None
-        ctx = _ctx_from_options(o, task)
-        thread = thread or Path(ctx.run_dir).name
-        if conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone():
-            raise click.ClickException(f"thread '{thread}' exists; continue it with --resume {thread} or pick another --thread")
-        conn.execute("INSERT INTO ads_runs VALUES (?, ?, ?, ?)", (thread, ctx.run_dir, json.dumps(asdict(ctx)), time.time()))
-        conn.commit()
-        click.echo(f"thread {thread}: {len(task['observed'])} observed, {len(task['held_out'])} held-out -> {ctx.run_dir}", err=True)
-        config = {"configurable": {"thread_id": thread}, "recursion_limit": 200}
-        report = drive(app, task, config, ctx)
-    if report is None:
+            values = drive(store.app("improve"), task, config_for("improve", thread, ctx), ctx,
+                           on_update=Progress(), on_interrupt=ask)
+    except RunError as e:
+        raise click.ClickException(str(e)) from None
+    if values is None:
         click.echo(f"paused. Continue with: python cli.py improve --resume {thread}", err=True)
         return
-    h = report["held_out"]
-    click.echo(json.dumps({"run_dir": report["run_dir"], "cost_total": report["cost_total"], "dataset_size": report["dataset_size"],
-                           "held_out": h, "accuracy": report.get("accuracy")}, indent=2))
+    report = values.get("report")
+    if report is None:
+        raise click.ClickException(f"thread {thread} ended without a report; inspect it: python cli.py inspect {thread}")
+    outcome = report.get("outcome") or {}
+    if outcome.get("verdict") == "hurt":
+        click.echo(f"WARNING: {outcome['text']}. The updated policy is worse than the original on this task "
+                   f"(see {report['run_dir']}/report.md).", err=True)
+    else:
+        click.echo(outcome.get("text", ""), err=True)
+    click.echo(json.dumps({"thread": thread, "run_dir": report["run_dir"], "outcome": outcome.get("verdict"),
+                           "cost_total": report["cost_total"], "dataset_size": report["dataset_size"],
+                           "held_out": report["held_out"], "accuracy": report.get("accuracy")}, indent=2))
 
 
 @click.command(name="inspect")
@@ -201,36 +194,72 @@ def improve(task_path, observed, resume, thread, db, **o):
 def inspect_run(thread, db, as_json):
     """Show a run's steps, API calls, costs and state."""
     from graph.report import api_calls
+    from graph.runs import RunError
 
-    path = checkpoint_db(db)
+    from llms.registry import ads_home
+
+    path = Path(db) if db else ads_home() / "checkpoints.sqlite"
     if not path.exists():
         raise click.ClickException(f"{path} does not exist: no run has been checkpointed there yet")
-    app, conn = open_runs(path)
-    ctx = saved_context(conn, thread)
-    config = {"configurable": {"thread_id": thread}}
-    history = list(app.get_state_history(config))[::-1]
-    snap = app.get_state(config)
+    store = open_store(db)
+    try:
+        info = store.info(thread)
+        snap = store.snapshot(thread)
+        history = store.history(thread)
+        status = store.status(thread)
+    except RunError as e:
+        raise click.ClickException(str(e)) from None
     values = snap.values or {}
     if as_json:
         click.echo(json.dumps(values, indent=2, default=str, ensure_ascii=False))
         return
-    click.echo(f"thread {thread}  run_dir {ctx.run_dir}  update {ctx.update}  policy {ctx.policy}")
-    click.echo(f"status: {'finished' if not snap.next else 'paused/stopped before ' + ', '.join(snap.next)}")
+    ctx = info.context
+    click.echo(f"thread {thread}  graph {info.graph}  run_dir {ctx.run_dir}  update {ctx.update}  policy {ctx.policy}")
+    click.echo(f"status: {status}")
     click.echo("\nsteps:")
     for s in history:
         ran = ", ".join(t.name for t in s.tasks) or "-"
         click.echo(f"  {s.metadata.get('step', '?'):>3}  {s.created_at}  next: {ran}")
     calls = api_calls(values)
-    click.echo(f"\nAPI calls ({len(calls)} of {len(values.get('calls') or [])} planned, cost {sum(c['cost'] for c in calls):g}):")
-    for c in calls:
-        click.echo(f"  {c['name']}({c['argument']!r}) cost {c['cost']:g} {c['status']}{' cached' if c['cached'] else ''}"
-                   f" rows {c['rows']}" + (f" error: {c['error']}" if c.get("error") else ""))
-    for d in values.get("dropped") or []:
-        if "row" not in d:
+    if calls or values.get("calls"):
+        click.echo(f"\nAPI calls ({len(calls)} of {len(values.get('calls') or [])} planned, cost {sum(c['cost'] for c in calls):g}):")
+        for c in calls:
+            click.echo(f"  {c['name']}({c['argument']!r}) cost {c['cost']:g} {c['status']}{' cached' if c['cached'] else ''}"
+                       f" rows {c['rows']}" + (f" error: {c['error']}" if c.get("error") else ""))
+        for d in values.get("dropped") or []:
             click.echo(f"  dropped {d.get('name', '')}({d.get('arg', '')!r}): {d['reason']}")
     click.echo("\nstate:")
     for key, value in values.items():
         size = f"{len(value)} items" if isinstance(value, (list, dict)) else repr(value)[:80]
         click.echo(f"  {key}: {size}")
-    if values.get("report"):
-        click.echo("\nheld-out: " + json.dumps(values["report"]["held_out"]))
+    if values.get("report") and values["report"].get("outcome"):
+        click.echo("\noutcome: " + values["report"]["outcome"]["text"])
+
+
+@click.group()
+def runs():
+    """Checkpointed runs of every graph."""
+
+
+@runs.command("list")
+@click.option("--db", envvar="ADS_CHECKPOINTS", help="SQLite checkpoint file (default $ADS_HOME/checkpoints.sqlite).")
+@click.option("-n", "limit", type=int, default=20, show_default=True, help="How many, newest first.")
+def list_runs(db, limit):
+    """Newest runs: thread, graph, status, run directory."""
+    store = open_store(db)
+    for info in store.list(limit):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.created))
+        click.echo(f"{info.thread:<40} {info.graph:<12} {when}  {store.status(info.thread):<32} {info.run_dir}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: field -> {default, description}.")
+def settings(as_json):
+    """Every Context setting with its default and description (set with --set FIELD=VALUE)."""
+    defaults = Context().to_dict()
+    described = Context.describe()
+    if as_json:
+        click.echo(json.dumps({k: {"default": defaults[k], "description": d} for k, d in described.items()}, indent=2))
+        return
+    for name, text in described.items():
+        click.echo(f"{name} = {json.dumps(defaults[name])}\n    {text}")

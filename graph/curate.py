@@ -1,8 +1,41 @@
-"""Curation of gathered rows: drop empties and duplicates, filter by judge score, keep provenance."""
+"""Curation: a pipeline of named steps over the gathered rows, each recording what it dropped and why.
+
+``curate(rows, ctx)`` always drops empty rows first, then runs ``ctx.curation`` in order. Each
+step is a function ``(rows, ctx) -> (kept, [(row, reason), ...])`` over rows that carry their
+scores (``judge``, ``ifd``, ``ppl``, ``dual_ifd``; computed by the graph's scoring nodes for the
+steps that need them, ``needed_scores``). The log gives, per step, rows in / kept / dropped with
+up to three examples, and goes into report.json and report.md.
+
+| step        | keeps a row when                                              | setting(s)                |
+|-------------|---------------------------------------------------------------|---------------------------|
+| dedupe      | its text (case and spacing aside) was not kept before         |                           |
+| judge       | judge score (0..1) >= min_judge_score, or it is unrated       | min_judge_score           |
+| isheep      | quality and following ratings both >= threshold (I-SHEEP)     | assess_threshold          |
+| perplexity  | response perplexity given the instruction <= max (I-SHEEP)    | max_perplexity            |
+| ifd         | min_ifd <= IFD < max_ifd on the policy (Cherry LLM)           | min_ifd, max_ifd          |
+| star        | judge score x dual-model IFD > min_star_score (Star-Agents)   | large_model, min_star_score |
+
+Documents have no (instruction, response) pair: the pair-only steps (isheep aside, which the
+judge's reading of "tell me about <title>" covers) pass them through.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Callable
+
+from graph.context import Context
+
+Dropped = list[tuple[dict, str]]
+StepFn = Callable[[list[dict], Context], tuple[list[dict], Dropped]]
+
+SCORES_NEEDED = {"judge": {"judge"}, "isheep": {"judge"}, "perplexity": {"ifd"}, "ifd": {"ifd"},
+                 "star": {"judge", "ifd", "dual_ifd"}}
+
+
+def needed_scores(steps: list[str]) -> set[str]:
+    """Which scores the graph must compute for ``steps``."""
+    return set().union(*(SCORES_NEEDED.get(s, set()) for s in steps)) if steps else set()
 
 
 def row_key(row: dict) -> str:
@@ -11,27 +44,115 @@ def row_key(row: dict) -> str:
     return re.sub(r"\s+", " ", str(text or "")).strip().lower()
 
 
-def curate_rows(rows: list[dict], judge: list[dict], ifd: list, *, min_judge_score: float = 0.0):
-    """(kept rows with their scores, dropped rows with the reason), in the order they were bought."""
-    kept, dropped, seen = [], [], set()
-    for i, row in enumerate(rows):
-        assessed = judge[i] if i < len(judge) else {}
-        score = (assessed or {}).get("score")
-        # "score" orders rows when they are packed into the policy's context (trainers.icl.pack)
-        if "score" in row:
-            row = {**row, "retrieval_score": row["score"]}
-        row = {**row, "judge": assessed, "ifd": ifd[i] if i < len(ifd) else None, "score": score}
-        key = row_key(row)
-        reason = None
-        if not key or (row.get("type") != "document" and not (row.get("instruction") and row.get("response"))):
-            reason = "empty"
-        elif key in seen:
-            reason = "duplicate"
-        elif score is not None and score < min_judge_score:
-            reason = f"judge score {score:.2f} < {min_judge_score:g}"
-        if reason:
-            dropped.append({"row": {k: row.get(k) for k in ("type", "source", "call")}, "reason": reason})
-            continue
-        seen.add(key)
-        kept.append(row)
+def is_pair(row: dict) -> bool:
+    return row.get("type") != "document"
+
+
+def _filter(rows: list[dict], reason: Callable[[dict], str | None]) -> tuple[list[dict], Dropped]:
+    kept, dropped = [], []
+    for row in rows:
+        why = reason(row)
+        if why:
+            dropped.append((row, why))
+        else:
+            kept.append(row)
     return kept, dropped
+
+
+# ---- steps ----------------------------------------------------------------------------------
+
+def drop_empty(rows, ctx):
+    return _filter(rows, lambda r: "empty" if not row_key(r) or (is_pair(r) and not (
+        str(r.get("instruction") or "").strip() and str(r.get("response") or "").strip())) else None)
+
+
+def dedupe(rows, ctx):
+    seen: set[str] = set()
+
+    def reason(row):
+        key = row_key(row)
+        if key in seen:
+            return "duplicate"
+        seen.add(key)
+        return None
+
+    return _filter(rows, reason)
+
+
+def judge_threshold(rows, ctx):
+    def reason(row):
+        score = (row.get("judge") or {}).get("score")
+        return f"judge score {score:.2f} < {ctx.min_judge_score:g}" if score is not None and score < ctx.min_judge_score else None
+
+    return _filter(rows, reason)
+
+
+def isheep_threshold(rows, ctx):
+    t = ctx.assess_threshold
+
+    def reason(row):
+        j = row.get("judge") or {}
+        q, f = j.get("quality"), j.get("following")
+        if q is None or f is None:
+            return "no rating (the judge's assessment did not parse)"
+        return f"ratings quality {q} / following {f} below {t}" if q < t or f < t else None
+
+    return _filter(rows, reason)
+
+
+def perplexity(rows, ctx):
+    def reason(row):
+        ppl = row.get("ppl")
+        if not is_pair(row) or ppl is None:
+            return None
+        return f"perplexity {ppl:.1f} > {ctx.max_perplexity:g}" if ppl > ctx.max_perplexity else None
+
+    return _filter(rows, reason)
+
+
+def ifd_band(rows, ctx):
+    def reason(row):
+        v = row.get("ifd")
+        if not is_pair(row) or v is None:
+            return None
+        return None if ctx.min_ifd <= v < ctx.max_ifd else f"IFD {v:.3f} outside [{ctx.min_ifd:g}, {ctx.max_ifd:g})"
+
+    return _filter(rows, reason)
+
+
+def star(rows, ctx):
+    def reason(row):
+        judge, dual = (row.get("judge") or {}).get("score"), row.get("dual_ifd")
+        if not is_pair(row):
+            return None
+        if judge is None or dual is None:
+            return "no composite score (judge or dual IFD missing)"
+        row["star_score"] = judge * dual
+        return None if row["star_score"] > ctx.min_star_score else \
+            f"composite {judge:.2f} x {dual:.2f} = {row['star_score']:.3f} <= {ctx.min_star_score:g}"
+
+    return _filter(rows, reason)
+
+
+STEPS: dict[str, StepFn] = {"dedupe": dedupe, "judge": judge_threshold, "isheep": isheep_threshold,
+                            "perplexity": perplexity, "ifd": ifd_band, "star": star}
+
+
+# ---- pipeline -------------------------------------------------------------------------------
+
+def _summary(row: dict) -> dict:
+    text = row.get("text") if row.get("type") == "document" else f"{row.get('instruction')} -> {row.get('response')}"
+    return {"type": row.get("type"), "source": row.get("source"), "call": row.get("call"),
+            "text": " ".join(str(text or "").split())[:200]}
+
+
+def curate(rows: list[dict], ctx: Context) -> tuple[list[dict], list[dict], list[dict]]:
+    """(kept rows, dropped rows with step and reason, one log entry per step)."""
+    log, dropped_all = [], []
+    for name, fn in [("empty", drop_empty)] + [(s, STEPS[s]) for s in ctx.curation]:
+        kept, dropped = fn(list(rows), ctx)
+        log.append({"step": name, "in": len(rows), "kept": len(kept), "dropped": len(dropped),
+                    "examples": [{**_summary(r), "reason": why} for r, why in dropped[:3]]})
+        dropped_all += [{"row": _summary(r), "step": name, "reason": why} for r, why in dropped]
+        rows = kept
+    return rows, dropped_all, log

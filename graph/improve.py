@@ -11,34 +11,23 @@ embeds it as a subgraph (its checkpointer is inherited).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 import llms
-from graph.context import Context
-from graph.parse import parse_api_calls, within_budget
+from graph.context import Context, node
 from graph.state import InputState, OutputState, State
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 
 
-def context_of(runtime: Runtime | None) -> Context:
-    """The run's Context; a host app that embeds the graph may pass a dict or nothing."""
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, Context):
-        return ctx
-    if isinstance(ctx, dict):
-        return Context(**{k: v for k, v in ctx.items() if k in Context.describe()})
-    return Context()
-
-
-def _load(spec: str, ctx: Context):
-    return llms.load(spec, dtype=ctx.dtype)
+def recursion_limit(ctx: Context) -> int:
+    """Graph steps a run can take: the optimizer's attempts, one step per call, the fixed stages,
+    and a margin. A run that needs more is looping, and LangGraph stops it."""
+    return 2 * (ctx.parse_retries + 1) + ctx.max_calls + len(STAGES) + 10
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -52,6 +41,23 @@ def gathered_rows(state: State) -> list[dict]:
     return rows
 
 
+def scored_rows(state: State) -> list[dict]:
+    """The gathered rows with the scores the scoring nodes computed for them."""
+    scores = state.get("scores") or {}
+    rows = []
+    for i, row in enumerate(gathered_rows(state)):
+        # "score" orders rows when they are packed into the policy's context (trainers.icl.pack)
+        if "score" in row:
+            row = {**row, "retrieval_score": row.pop("score")}
+        for key in ("judge", "ifd", "ppl", "dual_ifd", "ifd_large"):
+            values = scores.get(key)
+            if values is not None and i < len(values):
+                row[key] = values[i]
+        row["score"] = (row.get("judge") or {}).get("score")
+        rows.append(row)
+    return rows
+
+
 def as_pair(row: dict) -> dict:
     """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
     if row.get("type") == "document" or "instruction" not in row:
@@ -60,20 +66,13 @@ def as_pair(row: dict) -> dict:
     return row
 
 
-def tool_api():
-    """(names, aliases, langchain tools) from tools/, imported when the graph first needs them."""
-    import tools
-
-    return list(tools.TOOL_NAMES), dict(getattr(tools, "ALIASES", {})), list(tools.TOOLS)
-
-
 # ---- nodes ------------------------------------------------------------------------------
 
-def analyse(state: State, runtime: Runtime[Context]) -> dict:
+@node("analyse")
+def analyse(state: State, ctx: Context) -> dict:
     """The optimizer reads the observed instructions and writes its analysis and API calls."""
     from graph.optimizer import optimizer_messages
 
-    ctx = context_of(runtime)
     t0 = time.perf_counter()
     attempt = len(state.get("optimizer_replies") or [])
     last_error = (state.get("parse_log") or [{}])[-1].get("errors") if attempt else None
@@ -81,22 +80,20 @@ def analyse(state: State, runtime: Runtime[Context]) -> dict:
                                   retry_error="; ".join(last_error or []) or None)
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
     temperature = ctx.temperature if attempt == 0 else max(ctx.temperature, 0.7)
-    gen = _load(ctx.optimizer, ctx).generate(
+    gen = llms.load(ctx.optimizer, dtype=ctx.dtype).generate(
         [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
                                         seed=ctx.seed + attempt))[0][0]
-    seconds = time.perf_counter() - t0
-    return {"optimizer_replies": [{"attempt": attempt, "text": gen.text, "seconds": round(seconds, 3),
-                                   "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}],
-            "timings": {"analyse": seconds}}
+    return {"optimizer_replies": [{"attempt": attempt, "text": gen.text, "seconds": round(time.perf_counter() - t0, 3),
+                                   "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
 
 
-def parse(state: State, runtime: Runtime[Context]) -> dict:
+@node("parse")
+def parse(state: State, ctx: Context) -> dict:
     """Tool calls from the last reply; retried while unparsable, then recorded; budget applied."""
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
+    from tools.parse import parse_api_calls, within_budget
+
     reply = state["optimizer_replies"][-1]
-    names, aliases, _ = tool_api()
-    parsed = parse_api_calls(reply["text"], names, aliases)
+    parsed = parse_api_calls(reply["text"])
     attempt = reply["attempt"]
     retry = not parsed.ok and attempt < ctx.parse_retries
     log = {"attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,
@@ -108,7 +105,6 @@ def parse(state: State, runtime: Runtime[Context]) -> dict:
         out["dropped"] = dropped + [{"reason": e} for e in parsed.errors]
         if not parsed.ok:
             log["gave_up"] = f"no usable reply after {attempt + 1} attempt(s); continuing without data"
-    out["timings"] = {"parse": time.perf_counter() - t0}
     return out
 
 
@@ -134,11 +130,11 @@ def _decide(call: dict, state: State, ctx: Context):
     return action, arg
 
 
-def run_tools(state: State, runtime: Runtime[Context]) -> dict:
+@node("tools")
+def run_tools(state: State, ctx: Context) -> dict:
     """Execute the next pending call. One call per step: a resume never repeats a finished call."""
     import tools
 
-    ctx = context_of(runtime)
     done = state.get("results") or []
     call = state["calls"][len(done)]
     action, arg = _decide(call, state, ctx)
@@ -157,89 +153,93 @@ def run_tools(state: State, runtime: Runtime[Context]) -> dict:
     except Exception as e:  # a broken tool must not end the run: it becomes an error in the state
         result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
                   "error": f"{type(e).__name__}: {e}"}
-    seconds = time.perf_counter() - t0
     result = {**result, **base, "status": "error" if result.get("error") else "ok"}
-    result.setdefault("latency_s", round(seconds, 3))
-    return {"results": [result], "timings": {"tools": seconds}}
+    result.setdefault("latency_s", round(time.perf_counter() - t0, 3))
+    return {"results": [result]}
 
 
-def judge(state: State, runtime: Runtime[Context]) -> dict:
-    """Quality of every gathered row, assessed by the judge model (1-10 -> score 0..1)."""
+@node("judge")
+def judge(state: State, ctx: Context) -> dict:
+    """The judge's 1-10 ratings of every gathered row (score 0..1), when a curation step uses them."""
+    from graph.curate import needed_scores
     from scoring.assess import self_assess
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
     rows = [as_pair(r) for r in gathered_rows(state)]
-    assessed = self_assess(_load(ctx.judge, ctx), rows, batch_size=ctx.batch_size) if rows else []
-    scores = [{"quality": a.quality, "following": a.following, "score": a.score} for a in assessed]
-    return {"scores": {"judge": scores}, "timings": {"judge": time.perf_counter() - t0}}
+    if "judge" not in needed_scores(ctx.curation) or not rows:
+        return {"scores": {"judge": None}}
+    assessed = self_assess(llms.load(ctx.judge, dtype=ctx.dtype), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
+                           batch_size=ctx.batch_size)
+    return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score} for a in assessed]}}
 
 
-def ifd(state: State, runtime: Runtime[Context]) -> dict:
-    """Instruction-following difficulty on the policy, for rows that pair an instruction and a response."""
-    from scoring.ifd import ifd_scores
+@node("ifd")
+def ifd(state: State, ctx: Context) -> dict:
+    """IFD and response perplexity on the policy (and the dual-model IFD with large_model), for
+    rows that pair an instruction and a response, when a curation step uses them."""
+    from graph.curate import needed_scores
+    from scoring.ifd import dual_ifd, ifd_details, ifd_scores
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
     rows = gathered_rows(state)
-    pairs = [i for i, r in enumerate(rows) if r.get("instruction") and r.get("response")]
-    values: list = [None] * len(rows)
-    if pairs:
-        for i, v in zip(pairs, ifd_scores(_load(ctx.policy, ctx), [rows[i] for i in pairs])):
-            values[i] = v
-    return {"scores": {"ifd": values}, "timings": {"ifd": time.perf_counter() - t0}}
+    need = needed_scores(ctx.curation)
+    pairs = [i for i, r in enumerate(rows) if r.get("type") != "document" and r.get("instruction") and r.get("response")]
+    if "ifd" not in need or not pairs:
+        return {"scores": {"ifd": None, "ppl": None}}
+    values, ppl = [None] * len(rows), [None] * len(rows)
+    for i, d in zip(pairs, ifd_details(llms.load(ctx.policy, dtype=ctx.dtype), [rows[i] for i in pairs])):
+        if d:
+            values[i], ppl[i] = d["ifd"], d["ppl_conditional"]
+    out = {"ifd": values, "ppl": ppl}
+    if "dual_ifd" in need:
+        large = ifd_scores(llms.load(ctx.large_model, dtype=ctx.dtype), [rows[i] for i in pairs])
+        both = [(i, v) for i, v in zip(pairs, large) if v is not None and values[i] is not None]
+        out["ifd_large"], out["dual_ifd"] = [None] * len(rows), [None] * len(rows)
+        for (i, big), d in zip(both, dual_ifd([values[i] for i, _ in both], [v for _, v in both])):
+            out["ifd_large"][i], out["dual_ifd"][i] = big, d
+    return {"scores": out}
 
 
-def curate(state: State, runtime: Runtime[Context]) -> dict:
-    """Dedupe, filter by judge score, keep provenance; write dataset.jsonl."""
-    from graph.curate import curate_rows
+@node("curate")
+def curate(state: State, ctx: Context) -> dict:
+    """The curation pipeline (graph/curate.py) over the scored rows; writes dataset.jsonl."""
+    from graph.curate import curate as run_pipeline
+    from records import write_jsonl
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
-    scores = state.get("scores") or {}
-    dataset, dropped = curate_rows(gathered_rows(state), scores.get("judge") or [], scores.get("ifd") or [],
-                                   min_judge_score=ctx.min_judge_score)
-    run_dir = Path(ctx.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "dataset.jsonl", "w", encoding="utf-8") as f:
-        for row in dataset:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return {"dataset": dataset, "dropped": (state.get("dropped") or []) + dropped,
-            "timings": {"curate": time.perf_counter() - t0}}
+    dataset, dropped, log = run_pipeline(scored_rows(state), ctx)
+    write_jsonl(Path(ctx.run_dir) / "dataset.jsonl", dataset)
+    return {"dataset": dataset, "dropped_rows": dropped, "curation": log}
 
 
-def update(state: State, runtime: Runtime[Context]) -> dict:
+@node("update")
+def update(state: State, ctx: Context) -> dict:
     """The updated policy: curated data packed into its context (icl) or a LoRA adapter (sft)."""
-    from graph.evaluate import update_policy
+    from trainers.update import update_policy
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
-    updated = update_policy(ctx, state.get("dataset") or [])
-    return {"updated": updated, "timings": {"update": time.perf_counter() - t0}}
+    dataset = state.get("dataset") or []
+    policy = llms.load(ctx.policy, dtype=ctx.dtype) if ctx.update == "icl" else None
+    updated = update_policy(ctx.update, dataset, policy=ctx.policy,
+                            count_tokens=policy.count_tokens if policy else None,
+                            icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
+                            example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=Path(ctx.run_dir) / "sft",
+                            recipe=ctx.sft_recipe)
+    return {"updated": updated}
 
 
-def evaluate(state: State, runtime: Runtime[Context]) -> dict:
+@node("evaluate")
+def evaluate(state: State, ctx: Context) -> dict:
     """Original vs updated policy on the held-out instructions: verifier if possible, else judge."""
-    from graph.evaluate import evaluate_held_out
+    from graph.heldout import measure
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
-    evaluation = evaluate_held_out(ctx, state.get("held_out") or [], state["updated"])
-    return {"evaluation": evaluation, "timings": {"evaluate": time.perf_counter() - t0}}
+    return {"evaluation": measure(ctx, state.get("held_out") or [], state["updated"])}
 
 
-def report(state: State, runtime: Runtime[Context]) -> dict:
+@node("report")
+def report(state: State, ctx: Context) -> dict:
     """report.json, report.md and trajectory.json in the run directory."""
     from graph.report import build_report, write_run
 
-    ctx = context_of(runtime)
-    t0 = time.perf_counter()
-    timings = {**(state.get("timings") or {}), "report": 0.0}
-    rep = build_report(state, ctx, timings)
+    rep = build_report(state, ctx, state.get("timings") or {})
     write_run(state, rep, Path(ctx.run_dir))
-    rep["timings"]["report"] = round(time.perf_counter() - t0, 3)
-    (Path(ctx.run_dir) / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False), encoding="utf-8")
-    return {"report": rep, "timings": {"report": time.perf_counter() - t0}}
+    return {"report": rep}
 
 
 # ---- routers ----------------------------------------------------------------------------

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from graph.context import Context
-
-
-def api_lines(ctx: Context) -> str:
-    """One line per API: its call form, what its docstring says it returns, and its cost."""
-    from graph.improve import tool_api
-
-    _, _, tool_list = tool_api()
-    lines = []
-    for t in tool_list:
-        # the cost shown is the run's (Context.costs), not the one a docstring may quote
-        doc = re.sub(r"\s*Cost: [\d.]+\.?", "", " ".join((t.description or "").split()))
-        lines.append(f'- {t.name}("...") [cost {float(ctx.costs.get(t.name, 1.0)):g}]: {doc}')
-    return "\n".join(lines)
+from tools.table import api_lines
 
 
 def optimizer_messages(ctx: Context, task: str, observed: list[str], retry_error: str | None = None) -> list[dict]:
-    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx), max_calls=ctx.max_calls,
+    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs), max_calls=ctx.max_calls,
                                                    max_cost=ctx.max_cost)
     ask = ctx.prompt("OPTIMIZER_TASK").format(
         task=task, instructions="\n".join(f"{i}. {text}" for i, text in enumerate(observed, 1)))

@@ -159,3 +159,6 @@ OPTIMIZER_EXAMPLE_NO_DATA_REPLY = """These are simple greetings the policy alrea
 OPTIMIZER_RETRY = """
 
 Your previous reply could not be read ({error}). Answer again, ending with an <api_calls> block in exactly the format above."""
+
+# Every template above, by name: what Context.prompts may override.
+NAMES = tuple(name for name, value in list(globals().items()) if name.isupper() and isinstance(value, str))

@@ -1,4 +1,9 @@
-"""The run's record: report.json (the contract), report.md (for people), trajectory.json."""
+"""The run's record: report.json (the contract), report.md (for people), trajectory.json.
+
+The first lines of report.md (and ``report.json["outcome"]``) say whether the update helped or
+hurt the policy on the held-out items, by how much, with the paired counts: a loss is never
+left for the reader to find in a table.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,22 @@ def api_calls(state: dict) -> list[dict]:
     return out
 
 
+def outcome(summary: dict | None, accuracy: dict | None) -> dict:
+    """helped / hurt / no change, from the verified accuracy when there is one, else win vs lose."""
+    s = summary or {}
+    if accuracy:
+        delta = accuracy["updated"] - accuracy["original"]
+        gained, lost = accuracy["gained"], accuracy["lost"]
+        text = (f"verified accuracy {accuracy['original']:.1%} -> {accuracy['updated']:.1%} "
+                f"({delta * 100:+.1f} points on {accuracy['n']} items: {gained} gained, {lost} lost)")
+    else:
+        delta, gained, lost = None, s.get("win", 0), s.get("lose", 0)
+        text = (f"{gained} held-out answers better, {lost} worse, {s.get('tie', 0)} ties, "
+                f"{s.get('no_verdict', 0)} without a verdict")
+    verdict = "helped" if gained > lost else "hurt" if lost > gained else "no change"
+    return {"verdict": verdict, "text": f"the update {verdict}: {text}", "delta": delta, "gained": gained, "lost": lost}
+
+
 def build_report(state: dict, ctx: Context, timings: dict) -> dict:
     evaluation = state.get("evaluation") or {}
     calls = api_calls(state)
@@ -26,17 +47,19 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
     parse_log = state.get("parse_log") or []
     return {
         "task": state.get("task"),
+        "outcome": outcome(evaluation.get("summary"), evaluation.get("accuracy")),
         "update": ctx.update,
         "policy": ctx.policy,
         "optimizer": ctx.optimizer,
         "api_calls": calls,
         "cost_total": round(sum(c["cost"] for c in calls), 4),
         "budget": {"max_calls": ctx.max_calls, "max_cost": ctx.max_cost},
-        "dropped_calls": [d for d in state.get("dropped") or [] if "row" not in d],
+        "dropped_calls": state.get("dropped") or [],
         "optimizer_attempts": len(parse_log),
         "parse_gave_up": next((p["gave_up"] for p in parse_log if p.get("gave_up")), None),
         "rows_gathered": sum(len(r.get("rows") or []) for r in state.get("results") or [] if r.get("status") == "ok"),
         "dataset_size": len(state.get("dataset") or []),
+        "curation": state.get("curation") or [],
         "updated_policy": {k: v for k, v in updated.items() if k != "context"},
         "judge": evaluation.get("judge"),
         "held_out": evaluation.get("summary"),
@@ -46,9 +69,16 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
     }
 
 
-def _markdown(rep: dict, evaluation: dict) -> str:
+def _cell(x, width: int = 160) -> str:
+    return str(x).replace("\n", " ").replace("|", "\\|")[:width]
+
+
+def markdown(rep: dict, evaluation: dict) -> str:
     h = rep.get("held_out") or {}
+    o = rep["outcome"]
     lines = [f"# Improve run: {rep['task']}", "",
+             f"**{o['text'][0].upper() + o['text'][1:]}.**" + (" The updated policy is worse than the original here:"
+                                                               " do not use it." if o["verdict"] == "hurt" else ""), "",
              f"- policy `{rep['policy']}`, optimizer `{rep['optimizer']}`, update **{rep['update']}**",
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
@@ -56,23 +86,23 @@ def _markdown(rep: dict, evaluation: dict) -> str:
              f"- held-out ({rep['judge']}): n={h.get('n')} win={h.get('win')} tie={h.get('tie')} "
              f"lose={h.get('lose')} no_verdict={h.get('no_verdict')} win_rate={h.get('win_rate')} "
              f"adjusted_win_rate={h.get('adjusted_win_rate')}"]
-    if rep.get("accuracy"):
-        a = rep["accuracy"]
-        lines.append(f"- verified accuracy on {a['n']} items: original {a['original']:.0%} -> updated {a['updated']:.0%}")
     if rep.get("parse_gave_up"):
         lines.append(f"- optimizer: {rep['parse_gave_up']}")
     lines += ["", "## API calls", "", "| # | API | argument | cost | status | rows | cached | seconds |", "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(rep["api_calls"], 1):
-        arg = str(c["argument"]).replace("|", "\\|")
         status = c["status"] + (f" ({c['error']})" if c.get("error") else "")
-        lines.append(f"| {i} | {c['name']} | {arg} | {c['cost']:g} | {status} | {c['rows']} | {c['cached']} | {c.get('latency_s')} |")
+        lines.append(f"| {i} | {c['name']} | {_cell(c['argument'])} | {c['cost']:g} | {_cell(status)} | {c['rows']} | "
+                     f"{c['cached']} | {c.get('latency_s')} |")
     for d in rep["dropped_calls"]:
-        lines.append(f"| - | {d.get('name', '?')} | {d.get('arg', '')} | - | dropped: {d['reason']} | | | |")
+        lines.append(f"| - | {d.get('name', '?')} | {_cell(d.get('arg', ''))} | - | dropped: {_cell(d['reason'])} | | | |")
+    lines += ["", "## Curation", "", "| step | in | kept | dropped | e.g. |", "|---|---|---|---|---|"]
+    for c in rep["curation"]:
+        example = "; ".join(f"{e['reason']}: {e['text'][:80]}" for e in c["examples"][:2])
+        lines.append(f"| {c['step']} | {c['in']} | {c['kept']} | {c['dropped']} | {_cell(example, 240)} |")
     lines += ["", "## Timings (s)", "", " ".join(f"{k} {v:g}" for k, v in rep["timings"].items()), "",
               "## Held-out answers", "", "| instruction | winner | original | updated |", "|---|---|---|---|"]
     for r in evaluation.get("records") or []:
-        cell = [str(x).replace("\n", " ").replace("|", "\\|")[:160] for x in (r["instruction"], r["winner"], r["original"], r["updated"])]
-        lines.append("| " + " | ".join(cell) + " |")
+        lines.append("| " + " | ".join(_cell(x) for x in (r["instruction"], r["winner"], r["original"], r["updated"])) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,10 +113,11 @@ def write_run(state: dict, rep: dict, run_dir: Path) -> None:
         "optimizer_replies": state.get("optimizer_replies") or [],
         "parse_log": state.get("parse_log") or [],
         "calls": state.get("calls") or [], "dropped": state.get("dropped") or [],
-        "results": [{k: v for k, v in r.items() if k != "rows"} | {"rows": r.get("rows") or []}
-                    for r in state.get("results") or []],
+        "results": state.get("results") or [],
+        "curation": state.get("curation") or [], "dropped_rows": state.get("dropped_rows") or [],
         "updated": state.get("updated") or {},
         "evaluation": state.get("evaluation") or {},
     }
     (run_dir / "trajectory.json").write_text(json.dumps(trajectory, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    (run_dir / "report.md").write_text(_markdown(rep, state.get("evaluation") or {}), encoding="utf-8")
+    (run_dir / "report.md").write_text(markdown(rep, state.get("evaluation") or {}), encoding="utf-8")
+    (run_dir / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False, default=str), encoding="utf-8")

@@ -7,7 +7,11 @@ keys of ``scores``), carries an explicit reducer; everything else is last-write-
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated
+
+# typing_extensions' TypedDict: LangGraph's server (langgraph dev / Studio) builds JSON schemas of
+# the input and output with pydantic, which refuses typing.TypedDict on Python < 3.12.
+from typing_extensions import TypedDict
 
 
 def merge(left: dict | None, right: dict | None) -> dict:
@@ -46,8 +50,10 @@ class State(InputState, OutputState, total=False):
     # tools: one entry per planned call, appended as each finishes (so a resume never repeats it)
     results: Annotated[list[dict], operator.add]  # ToolResult.to_dict() + {"index", "status"}
     # judge / ifd / curate
-    scores: Annotated[dict, merge]  # {"judge": [..], "ifd": [..]} aligned with gathered rows
+    scores: Annotated[dict, merge]  # {"judge": [..], "ifd": [..], "ppl": [..], "dual_ifd": [..]} aligned with gathered rows
     dataset: list[dict]  # curated rows, with provenance and scores
+    dropped_rows: list[dict]  # gathered rows curation left out: {"row", "step", "reason"}
+    curation: list[dict]  # one entry per curation step: {"step", "in", "kept", "dropped", "examples"}
     # update / evaluate
     updated: dict  # {"kind": "icl", "context": str, ...} | {"kind": "sft", "policy": spec, ...}
     evaluation: dict  # summary + per-item records

@@ -12,7 +12,6 @@ shuffle. A bad file raises TaskError naming the file, the line (or item) and the
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -26,30 +25,17 @@ class TaskError(ValueError):
 
 
 def _load_text(path: Path):
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    from records import RecordError, read_document, read_jsonl
 
-        try:
-            return yaml.safe_load(text), _yaml_lines(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark else "somewhere"
-            raise TaskError(f"{path}: {where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text), {}
-        except json.JSONDecodeError as e:
-            raise TaskError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise TaskError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
-        return rows, {}
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return read_document(path), _yaml_lines(path.read_text(encoding="utf-8"))
+        if path.suffix.lower() == ".json":
+            return read_document(path), {}
+        if path.suffix.lower() == ".jsonl":
+            return read_jsonl(path, objects=False), {}
+    except RecordError as e:
+        raise TaskError(str(e)) from None
     raise TaskError(f"{path}: unknown task file type {path.suffix!r}; use .yaml, .json or .jsonl")
 
 
@@ -112,7 +98,10 @@ def load_task(path: str | Path | None = None, *, observed: int | None = None, se
 
     if isinstance(data, list):
         items = [_item(v, where(None, i)) for i, v in enumerate(data)]
-        n = observed if observed is not None else 3
+        if len(items) < 2:
+            raise TaskError(f"{path}: a plain list needs at least 2 instructions (some observed, the rest held out); "
+                            f"it holds {len(items)}")
+        n = observed if observed is not None else min(3, len(items) - 1)
         if not 0 < n < len(items):
             raise TaskError(f"{path}: a plain list of {len(items)} items needs --observed N with 0 < N < {len(items)}")
         order = list(range(len(items)))

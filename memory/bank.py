@@ -8,7 +8,6 @@ never Chroma's default model, which would download ONNX weights.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -137,25 +136,15 @@ class MemoryBank:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """Rows from a JSONL file (or a JSON list): instruction/response, or Alpaca's instruction/input/output."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        items = json.loads(text)
-    else:
-        items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as e:  # name the line, so a user can fix the file
-                raise json.JSONDecodeError(f"line {n}: {e.msg}", e.doc, e.pos) from None
+    """Rows from a JSONL file (or a JSON list): instruction/response, or Alpaca's instruction/input/output.
+    A malformed file raises ``records.RecordError`` naming its line."""
+    from records import read_records
+
     rows = []
-    for x in items:
+    for x in read_records(path):
         ins = x.get("instruction") or x.get("prompt") or x.get("question") or ""
         if x.get("input"):
             ins = f"{ins}\n\n{x['input']}"
         rows.append({"instruction": ins, "response": x.get("response") or x.get("output") or x.get("answer") or "",
-                     "source": x.get("source", path.name)})
+                     "source": x.get("source", Path(path).name)})
     return rows

@@ -32,12 +32,14 @@ def memory():
 @embedder_option
 def add_cmd(file, path, embedder):
     """Add instruction-response rows from a JSONL (or JSON list) file; repeated instructions are skipped."""
+    from records import RecordError
+
     from . import read_rows
 
     try:
         rows = read_rows(file)
-    except (json.JSONDecodeError, AttributeError, TypeError) as e:
-        raise click.ClickException(f"{file}: expected JSON objects with instruction and response/output ({e})") from e
+    except RecordError as e:
+        raise click.ClickException(f"{e} (expected JSON objects with instruction and response/output)") from None
     counts = _bank(path, embedder).add(rows)
     click.echo(f"added {counts['added']}, duplicate {counts['duplicate']}, invalid {counts['invalid']} (of {len(rows)} rows)")
     if counts["added"] == 0 and counts["duplicate"] == 0:

@@ -7,7 +7,7 @@ None for the missing one; such pairs are counted and never pass a threshold.
 Filters (each returns the kept rows and counts, never drops silently):
 * ``threshold_filter``: both ratings >= threshold (default 8, as I-SHEEP);
 * ``perplexity_filter``: drop pairs whose response perplexity (given the instruction) is > 50;
-* ``density_filter``: k-means over embeddings, then a seeded sample of the same size from each
+* ``density_filter``: k-means (scikit-learn) over embeddings, then a seeded sample of the same size from each
   cluster, so dense regions of near-duplicates do not dominate the kept set.
 """
 
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .rows import instruction_of, response_of
+from records import instruction_of, response_of
 
 _RATING = {
     # "(?!\s*-\s*\d)": an echoed "<1-10>" placeholder is not a rating
@@ -58,14 +58,13 @@ def parse_assessment(text: str) -> Assessment:
     return Assessment(quality=found["quality"], following=found["following"], raw=text or "")
 
 
-def self_assess(llm, rows: Sequence[dict], *, batch_size: int = 8, max_new_tokens: int = 32,
-                prompt: str | None = None) -> list[Assessment]:
-    """The model's own 1-10 ratings of each row (greedy)."""
+def self_assess(llm, rows: Sequence[dict], *, prompt: str, batch_size: int = 8,
+                max_new_tokens: int = 32) -> list[Assessment]:
+    """The model's own 1-10 ratings of each row (greedy). ``prompt``: the rating template, filled
+    with ``instruction`` and ``response`` (``SELF_ASSESS_PROMPT`` in graph/prompts.py by default)."""
     import llms
-    from graph import prompts
 
-    template = prompt or prompts.SELF_ASSESS_PROMPT
-    texts = [template.format(instruction=instruction_of(r), response=response_of(r)) for r in rows]
+    texts = [prompt.format(instruction=instruction_of(r), response=response_of(r)) for r in rows]
     params = llms.SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
     return [parse_assessment(g[0].text) for g in llm.generate(texts, params, batch_size=batch_size)]
 
@@ -91,41 +90,18 @@ def perplexity_filter(llm, rows: Sequence[dict], *, max_ppl: float = 50.0,
     return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "perplexities": ppl}
 
 
-def kmeans(points, k: int, *, seed: int = 0, iters: int = 50):
-    """Plain k-means (k-means++ init) on an (n, d) array -> (labels, centroids)."""
-    import numpy as np
-
-    x = np.asarray(points, dtype=np.float64)
-    n = len(x)
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be between 1 and the number of points ({n}), not {k}")
-    rng = np.random.default_rng(seed)
-    centroids = [x[rng.integers(n)]]
-    for _ in range(1, k):
-        d2 = np.min(((x[:, None, :] - np.asarray(centroids)[None]) ** 2).sum(-1), axis=1)
-        probs = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1 / n)
-        centroids.append(x[rng.choice(n, p=probs)])
-    c = np.asarray(centroids)
-    labels = np.zeros(n, dtype=int)
-    for step in range(iters):
-        new = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-        if step and (new == labels).all():
-            break
-        labels = new
-        for j in range(k):
-            if (labels == j).any():
-                c[j] = x[labels == j].mean(0)
-    return labels, c
-
-
 def density_filter(rows: Sequence[dict], embed: Callable[[list[str]], Sequence[Sequence[float]]], *,
                    n_clusters: int, per_cluster: int, seed: int = 0) -> tuple[list[dict], dict]:
     """Cluster the rows' embeddings (``embed(texts) -> vectors``, text = instruction + response)
     and keep a seeded random sample of up to ``per_cluster`` rows from each cluster, in input order."""
     if not rows:
         return [], {"kept": 0, "dropped": 0, "clusters": []}
+    import numpy as np
+    from sklearn.cluster import KMeans
+
     texts = [f"{instruction_of(r)}\n{response_of(r)}" for r in rows]
-    labels, _ = kmeans(embed(texts), min(n_clusters, len(rows)), seed=seed)
+    vectors = np.asarray(embed(texts), dtype=np.float64)
+    labels = KMeans(n_clusters=min(n_clusters, len(rows)), n_init=10, random_state=seed).fit_predict(vectors)
     rng = random.Random(seed)
     keep: set[int] = set()
     sizes = []

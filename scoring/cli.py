@@ -13,24 +13,18 @@ DEFAULT_MODEL = "local:smollm2-135m-instruct"
 
 def read_jsonl(path: str, required: tuple[str, ...] = (), any_of: tuple[tuple[str, ...], ...] = ()) -> list[dict]:
     """Rows of a JSONL file; a bad line is a ClickException naming the file and line number."""
-    rows = []
+    from records import RecordError, numbered_jsonl
+
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise click.ClickException(f"cannot read {path}: {e}") from e
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise click.ClickException(f"{path} line {n}: not valid JSON ({e.msg}); each line must be one JSON object") from e
-        if not isinstance(row, dict):
-            raise click.ClickException(f"{path} line {n}: expected a JSON object, got {type(row).__name__}")
+        numbered = numbered_jsonl(path)
+    except RecordError as e:
+        raise click.ClickException(str(e)) from None
+    rows = []
+    for n, row in numbered:
         missing = [k for k in required if k not in row]
         missing += ["/".join(keys) for keys in any_of if not any(k in row for k in keys)]
         if missing:
-            raise click.ClickException(f"{path} line {n}: missing field(s) {', '.join(missing)}")
+            raise click.ClickException(f"{path}: line {n}: missing field(s) {', '.join(missing)}")
         rows.append(row)
     if not rows:
         raise click.ClickException(f"{path} holds no rows; give a JSONL file with one JSON object a line")
@@ -103,10 +97,12 @@ def ifd_cmd(data, out, spec, large, batch_size):
 @batch_opt
 def assess_cmd(data, out, spec, threshold, batch_size):
     """Write the model's own 1-10 ratings and keep per row."""
+    from graph.prompts import SELF_ASSESS_PROMPT
+
     from . import assess
 
     rows = read_jsonl(data, any_of=PAIR)
-    found = assess.self_assess(_load(spec), rows, batch_size=batch_size or 8)
+    found = assess.self_assess(_load(spec), rows, prompt=SELF_ASSESS_PROMPT, batch_size=batch_size or 8)
     for row, a in zip(rows, found):
         row.update(a.to_dict())
         row["keep"] = bool(a.parsed and a.quality >= threshold and a.following >= threshold)
@@ -128,9 +124,12 @@ def judge_cmd(data, out, spec, reward_model, tie_margin, max_new_tokens, batch_s
     """Judge response_a vs response_b in both orders per row."""
     from . import judge
 
-    rows = read_jsonl(data, required=("response_a", "response_b"), any_of=(PAIR[0],))
-    from .rows import instruction_of
+    from graph.prompts import JUDGE_PAIRWISE_PROMPT, JUDGE_PAIRWISE_SYSTEM
+    from records import instruction_of
 
+    from .verdict import summarize
+
+    rows = read_jsonl(data, required=("response_a", "response_b"), any_of=(PAIR[0],))
     qs = [instruction_of(r) for r in rows]
     a = [str(r["response_a"]) for r in rows]
     b = [str(r["response_b"]) for r in rows]
@@ -142,10 +141,11 @@ def judge_cmd(data, out, spec, reward_model, tie_margin, max_new_tokens, batch_s
         except Exception as e:  # noqa: BLE001 - a model that will not load is a user error here
             raise click.ClickException(str(e)) from e
     else:
-        verdicts = judge.pairwise(_load(spec), qs, a, b, batch_size=batch_size or 8, max_new_tokens=max_new_tokens)
+        verdicts = judge.pairwise(_load(spec), qs, a, b, system=JUDGE_PAIRWISE_SYSTEM, template=JUDGE_PAIRWISE_PROMPT,
+                                  batch_size=batch_size or 8, max_new_tokens=max_new_tokens)
     for row, v in zip(rows, verdicts):
         row.update({"verdict": v.winner, "verdict_orders": list(v.orders), "judge_reasoning": v.reasoning})
-    click.echo(json.dumps(judge.summarize(verdicts)), err=True)
+    click.echo(json.dumps(summarize(verdicts)), err=True)
     write_jsonl(rows, out)
 
 

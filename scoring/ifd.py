@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .rows import instruction_of, response_of
+from records import instruction_of, response_of
 
 # Batching of ifd_scores/perplexity, chosen by bench/scoring.py on 2 shared CPU cores: sequences
 # sorted by length and grouped so that rows x longest-row tokens stays under MAX_BATCH_TOKENS.

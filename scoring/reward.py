@@ -3,7 +3,7 @@
 Each answer gets a scalar reward (logit 0 of the classifier head) for (instruction, answer),
 rendered with the reward model's own chat template when it has one. A beats B when
 reward(A) - reward(B) > tie_margin, loses when it is < -tie_margin, and ties otherwise. The
-result is the same Verdict the LLM judge returns, so ``judge.summarize`` applies unchanged.
+result is the same Verdict the LLM judge returns, so ``verdict.summarize`` applies unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .judge import Verdict
+from .verdict import Verdict
 
 
 @dataclass

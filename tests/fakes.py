@@ -18,6 +18,7 @@ class ScriptedLLM(LLM):
     replies: deque = field(default_factory=deque)
     respond: Callable[[list[dict]], str] | None = None  # used when the queue is empty
     history: list = field(default_factory=list)  # every prompt seen, as messages
+    params: list = field(default_factory=list)  # the SamplingParams of every prompt seen
     logprob_fn: Callable[[str, str], list[float]] | None = None
 
     def script(self, *replies: str) -> "ScriptedLLM":
@@ -30,6 +31,7 @@ class ScriptedLLM(LLM):
         for p in prompts:
             msgs = as_messages(p)
             self.history.append(msgs)
+            self.params.append(params)
             samples = []
             for _ in range(params.n):
                 if self.replies:
@@ -55,3 +57,54 @@ class ScriptedLLM(LLM):
     @property
     def calls(self) -> int:
         return len(self.history)
+
+
+# ---- a small task, a plan for it, and a counting fake of the tool layer ------------------------
+
+PLAN = ('Zorbia and Quxland facts are missing.\n<api_calls><api>information_retrieval("Zorbia")</api>'
+        '<api>retrieve_information("Quxland")</api><api>demonstration_generation("capital questions")</api></api_calls>')
+FACTS = {"Zorbia": "Zorbia is a country whose capital is Quxton.",
+         "Quxland": "Quxland is an island whose capital is Velmar."}
+TASK = {
+    "task": "capitals",
+    "observed": ["What is the capital of Zorbia?", "Name the capital of Quxland."],
+    "held_out": [{"instruction": "Which city is Zorbia's capital?", "answers": ["Quxton"]},
+                 {"instruction": "Quxland's capital city is called what?", "answers": ["Velmar"]},
+                 {"instruction": "What is the capital of Narnia?", "answers": ["Cair Paravel"]}],
+}
+
+
+class FakeTools:
+    """Stands in for ``tools.call_tool``: documents for known topics, demonstrations otherwise; it
+    returns the real ``ToolResult`` and counts every call."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.calls: list[tuple[str, str]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, name, arg, ctx):
+        from tools.base import ToolResult
+
+        self.calls.append((name, arg))
+        if arg == self.fail_on:
+            raise RuntimeError("index offline")
+        prov = {"tool": name, "arg": arg}
+        if name == "information_retrieval":
+            text = FACTS.get(arg, f"Nothing is known about {arg}.")
+            rows = [{"type": "document", "text": text, "title": arg, "score": 1.0, "source": name, "provenance": prov}]
+        else:
+            rows = [{"type": "demonstration", "instruction": f"Question about {arg}?", "response": f"An answer about {arg}.",
+                     "source": name, "provenance": prov}]
+        return ToolResult(tool=name, arg=arg, cost=ctx.costs[name], rows=rows, provenance=prov, latency_s=0.01)
+
+
+def answer(messages):
+    """The fake policy knows a capital only when a passage in its prompt names it."""
+    text = "\n".join(m["content"] for m in messages)
+    for item in TASK["held_out"]:
+        if item["instruction"] in text:
+            context = text.replace(item["instruction"], "")
+            for place, capital in (("Zorbia", "Quxton"), ("Quxland", "Velmar")):
+                if place in item["instruction"] and capital in context:
+                    return f"The capital of {place} is {capital}."
+    return "I am not sure."

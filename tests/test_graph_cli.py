@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import tools
-from graph.cli import improve, inspect_run
-from tests.test_graph import PLAN, TASK, FakeTools, answer
+from graph.cli import improve, inspect_run, runs, settings
+from tests.fakes import PLAN, TASK, FakeTools, answer
 
 FAKES = ["--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge"]
 
@@ -23,6 +23,7 @@ def setup(tmp_path, fake_llm, monkeypatch):
     fake = FakeTools()
     monkeypatch.setattr(tools, "call_tool", fake)
     monkeypatch.setenv("ADS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "home" / "checkpoints.sqlite"))
     task = tmp_path / "capitals.json"
     task.write_text(json.dumps({k: TASK[k] for k in ("observed", "held_out")} | {"name": "capitals"}))
     return tmp_path, task, fake
@@ -48,6 +49,59 @@ def test_improve_writes_the_run_and_inspect_shows_it(setup):
     assert again.exit_code != 0 and "--resume t1" in again.output
 
 
+def test_runs_in_different_folders_with_the_same_name_never_collide(setup):
+    tmp, task, fake = setup
+    threads = []
+    for folder in ("a", "b"):
+        result = CliRunner().invoke(improve, ["--task", str(task), "--out", str(tmp / folder / "run"), *FAKES])
+        assert result.exit_code == 0, result.output
+        threads.append(json.loads(result.stdout)["thread"])
+        assert (tmp / folder / "run" / "report.json").exists()
+    assert threads[0] != threads[1] and all(t.startswith("run-") for t in threads)
+    listed = CliRunner().invoke(runs, ["list"])
+    assert all(t in listed.output for t in threads) and listed.output.count("finished") == 2
+
+
+def test_every_setting_is_reachable_and_checked(setup, monkeypatch):
+    tmp, task, fake = setup
+    seen = {}
+    import graph.heldout
+
+    real_measure = graph.heldout.measure
+
+    def spy(ctx, held_out, updated, **kw):
+        seen["ctx"] = ctx
+        return real_measure(ctx, held_out, updated, **kw)
+
+    monkeypatch.setattr(graph.heldout, "measure", spy)
+    config = tmp / "run.yaml"
+    config.write_text("eval_max_new_tokens: 33\nicl_token_budget: 200\nmax_calls: 2\n")
+    args = ["--task", str(task), "--out", str(tmp / "r"), "--config", str(config), "--set", "icl_token_budget=300",
+            "--set", "judge_mode=verify", "--set", "dtype=bfloat16", "--no-cache", "--max-calls", "3", *FAKES]
+    result = CliRunner().invoke(improve, args)
+    assert result.exit_code == 0, result.output
+    ctx = seen["ctx"]
+    # --set beats named options, which beat --config, which beats the defaults
+    assert (ctx.eval_max_new_tokens, ctx.icl_token_budget, ctx.max_calls) == (33, 300, 3)
+    assert ctx.judge_mode == "verify" and ctx.dtype == "bfloat16" and ctx.tool_cache is False
+
+    for bad, message in ((["--set", "icl_budget=3"], "unknown setting(s): icl_budget"),
+                         (["--set", "max_calls=many"], "max_calls='many': expected int"),
+                         (["--set", "judge_mode=vibes"], "judge_mode='vibes': choose one of auto, pairwise, reward, verify"),
+                         (["--set", "prompts={ICL_PROMPT: '{nope}'}"], "prompts.ICL_PROMPT uses {nope}"),
+                         (["--set", "novalue"], "write --set FIELD=VALUE")):
+        result = CliRunner().invoke(improve, ["--task", str(task), "--out", str(tmp / "x"), *bad, *FAKES])
+        assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_settings_lists_every_field():
+    result = CliRunner().invoke(settings, [])
+    assert result.exit_code == 0
+    from graph.context import Context
+
+    assert all(f"{name} = " in result.output for name in Context.describe())
+
+
 def test_step_mode_quit_then_resume_pays_each_call_once(setup):
     tmp, task, fake = setup
     args = ["--task", str(task), "--out", str(tmp / "run"), "--thread", "s1", "--step", *FAKES]
@@ -57,7 +111,7 @@ def test_step_mode_quit_then_resume_pays_each_call_once(setup):
     assert fake.calls == [("information_retrieval", "Zorbia"), ("information_retrieval", "Quxland capital")]
 
     shown = CliRunner().invoke(inspect_run, ["s1"])
-    assert "paused/stopped before tools" in shown.output and "API calls (2 of 3 planned" in shown.output
+    assert "paused at an interrupt before tools" in shown.output and "API calls (2 of 3 planned" in shown.output
 
     resumed = CliRunner().invoke(improve, ["--resume", "s1"], input="s\n")
     assert resumed.exit_code == 0, resumed.output

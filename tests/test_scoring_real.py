@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import llms
-from scoring import ifd, judge
+from scoring import ifd
+from scoring.verdict import summarize
 from scoring.cli import score
 from scoring.reward import RewardModel, reward_pairwise
 
@@ -84,7 +85,7 @@ def test_reward_model_judge(tiny_rm):
     swapped = reward_pairwise(rm, qs, b, a)
     assert [x.winner for x in swapped] == [{"A": "B", "B": "A"}[x.winner] for x in v]
     margin = max(abs(x - y) for x, y in zip(sa, sb)) + 1e-6
-    assert judge.summarize(reward_pairwise(rm, qs, a, b, tie_margin=margin))["tie"] == 3
+    assert summarize(reward_pairwise(rm, qs, a, b, tie_margin=margin))["tie"] == 3
 
 
 def test_reward_model_missing_path_says_what_to_do(tmp_path):

@@ -89,9 +89,9 @@ def test_read_rows_names_file_and_line(tmp_path):
     assert len(read_rows(good)) == 2  # blank lines are skipped
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"type": "qa", "instruction": "q", "response": "a"}\n["a list"]\n')
-    with pytest.raises(FormatError, match=r"bad.jsonl:2: a row must be a JSON object"):
+    with pytest.raises(FormatError, match=r"bad.jsonl: line 2: a row must be a JSON object"):
         read_rows(bad)
-    with pytest.raises(FormatError, match=r"bad.jsonl:1: missing 'chosen'"):
+    with pytest.raises(FormatError, match=r"bad.jsonl: line 1: missing 'chosen'"):
         read_rows(bad, "dpo")
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(FormatError, match="no rows"):
@@ -99,8 +99,8 @@ def test_read_rows_names_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"type": "qa", "instruction": "q", "response": "a"}\n{"type": "qa", "instruction": "q"\n', "rows.jsonl:2: not valid JSON"),
-    ('{"type": "qa", "instruction": "q", "response": "a"}\n{"type": "qa", "instruction": "q"}\n', "rows.jsonl:2: row has no 'response'"),
+    ('{"type": "qa", "instruction": "q", "response": "a"}\n{"type": "qa", "instruction": "q"\n', "rows.jsonl: line 2: not valid JSON"),
+    ('{"type": "qa", "instruction": "q", "response": "a"}\n{"type": "qa", "instruction": "q"}\n', "rows.jsonl: line 2: row has no 'response'"),
 ])
 def test_train_cli_rejects_a_malformed_file_naming_the_line(tmp_path, content, message):
     data = tmp_path / "rows.jsonl"

@@ -8,51 +8,26 @@ of any kind comes back as ``ToolResult.error``; it never raises and never return
 
 from __future__ import annotations
 
+import importlib
 import time
 from types import ModuleType
 
 from .base import ToolError, ToolOutput, ToolResult
-
-# Costs of the ADS paper; Context.costs overrides them per run.
-COSTS = {"information_retrieval": 1.0, "demonstration_generation": 2.0, "question_answering": 3.0, "memory_search": 1.0}
-TOOL_NAMES = list(COSTS)
-
-# What an optimizer (or a user) may call each API; matching ignores case, spaces and dashes.
-ALIASES = {
-    "retrieve_information": "information_retrieval", "retrieval": "information_retrieval",
-    "retrieve": "information_retrieval", "search": "information_retrieval", "wikipedia": "information_retrieval",
-    "get_instances": "demonstration_generation", "generate_demonstrations": "demonstration_generation",
-    "demonstrations": "demonstration_generation", "demonstration": "demonstration_generation",
-    "ask_question": "question_answering", "ask": "question_answering", "qa": "question_answering",
-    "answer_question": "question_answering",
-    "search_memory": "memory_search", "memory": "memory_search", "memory_bank": "memory_search",
-}
-
-ARG_NAMES = {"information_retrieval": "query", "demonstration_generation": "topic",
-             "question_answering": "question", "memory_search": "query"}
-
-
-def resolve(name: str) -> str | None:
-    """Our name for ``name`` (an API name or an alias), or None."""
-    key = "_".join(str(name).strip().lower().replace("-", " ").split())
-    return key if key in COSTS else ALIASES.get(key)
+from .table import ALIASES, API, APIS, ARG_NAMES, BY_NAME, COSTS, TOOL_NAMES, api_lines, resolve
 
 
 def _impl(tool: str) -> ModuleType:
-    from . import demonstrations, memory_search, qa, retrieval
-
-    return {"information_retrieval": retrieval, "demonstration_generation": demonstrations,
-            "question_answering": qa, "memory_search": memory_search}[tool]
+    return importlib.import_module(f"{__name__}.{BY_NAME[tool].module}")
 
 
-def call_tool(name: str, arg: str, ctx=None) -> ToolResult:
-    """Run one API call as the graph does; every failure is in ``.error``."""
-    from graph.context import Context
+def call_tool(name: str, arg: str, ctx) -> ToolResult:
+    """Run one API call as the graph does; every failure is in ``.error``.
 
+    ``ctx`` is the run's settings (``graph.context.Context``, or any object with the same fields).
+    """
     from .cache import ToolCache, normalize_arg
 
     t0 = time.perf_counter()
-    ctx = ctx if ctx is not None else Context()
     tool = resolve(name)
     result = ToolResult(tool=tool or str(name), arg=arg if isinstance(arg, str) else repr(arg))
     try:
@@ -98,4 +73,5 @@ def __getattr__(attr: str):
     raise AttributeError(f"module 'tools' has no attribute {attr!r}")
 
 
-__all__ = ["ALIASES", "COSTS", "TOOLS", "TOOL_NAMES", "ToolError", "ToolResult", "call_tool", "resolve"]
+__all__ = ["ALIASES", "API", "APIS", "ARG_NAMES", "COSTS", "TOOLS", "TOOL_NAMES", "ToolError", "ToolResult",
+           "api_lines", "call_tool", "resolve"]

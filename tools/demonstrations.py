@@ -59,7 +59,7 @@ def sampling(ctx) -> llms.SamplingParams:
 
 
 def cache_parts(topic: str, ctx) -> dict:
-    return {"model": ctx.policy, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT"),
+    return {"model": ctx.policy, "dtype": ctx.dtype, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT"),
             "prefix": ctx.prompt("DEMONSTRATION_REPLY_PREFIX")}
 
 
@@ -79,7 +79,7 @@ def generate(llm, prompt: str, params: llms.SamplingParams, prefix: str, batch_s
 
 
 def run(topic: str, ctx) -> ToolOutput:
-    llm = llms.load(ctx.policy)
+    llm = llms.load(ctx.policy, dtype=ctx.dtype)
     prefix = ctx.prompt("DEMONSTRATION_REPLY_PREFIX")
     samples = generate(llm, ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic), sampling(ctx), prefix, ctx.batch_size)
     rows, seen, rejected = [], set(), []

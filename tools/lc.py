@@ -1,67 +1,49 @@
-"""The APIs as LangChain tools: their docstrings are what the optimizer reads.
+"""The APIs as LangChain tools, derived from the table (``tools.table.APIS``): name, argument and
+description are the table's, so the ``ToolNode`` and the optimizer's prompt never disagree.
 
-Each reads the run's ``Context`` from the LangGraph runtime that ``ToolNode`` injects and returns
-the ``ToolResult`` as a JSON string; a failure is in its ``error`` field, so the graph goes on.
+Each tool reads the run's settings from the LangGraph runtime that ``ToolNode`` injects
+(``context=Context(...)`` when the graph is invoked) and returns the ``ToolResult`` as a JSON
+string; a failure is in its ``error`` field, so the graph goes on.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+from typing import Any
 
-from langchain_core.tools import tool
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 
-from graph.context import Context
-
 from . import call_tool
+from .table import APIS, API
 
 
-def _run(name: str, arg: str, runtime: ToolRuntime | None) -> str:
+def _settings(runtime: ToolRuntime | None):
     ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, dict):
-        ctx = Context(**ctx)
-    elif not isinstance(ctx, Context):
-        ctx = Context()
-    return json.dumps(call_tool(name, arg, ctx).to_dict(), ensure_ascii=False)
+    if ctx is None or isinstance(ctx, dict) or not hasattr(ctx, "costs"):
+        raise TypeError("the data-collecting tools read the run's settings from the graph's context: invoke the "
+                        "graph with context=graph.context.Context(...) (got "
+                        f"{type(ctx).__name__})")
+    return ctx
 
 
-@tool
-def information_retrieval(query: str, runtime: ToolRuntime[Context]) -> str:
-    """Search a Wikipedia corpus and return the most relevant passage(s) for a short query.
+def as_langchain_tool(api: API) -> BaseTool:
+    def run(runtime: ToolRuntime, **kwargs) -> str:
+        try:
+            ctx = _settings(runtime)
+        except TypeError as e:
+            return json.dumps({"tool": api.name, "arg": kwargs.get(api.arg), "error": str(e), "rows": []})
+        return json.dumps(call_tool(api.name, kwargs[api.arg], ctx).to_dict(), ensure_ascii=False)
 
-    Use it to collect factual knowledge the policy lacks (people, places, events, definitions).
-    The query is a few keywords or a question, e.g. "Mona Lisa painter". Cost: 1.
-    """
-    return _run("information_retrieval", query, runtime)
-
-
-@tool
-def demonstration_generation(topic: str, runtime: ToolRuntime[Context]) -> str:
-    """Write example instruction-response pairs about a topic.
-
-    Use it to show the policy how to carry out a kind of instruction (a format, a skill, a style).
-    The topic is a short phrase, e.g. "writing a haiku about nature". Cost: 2.
-    """
-    return _run("demonstration_generation", topic, runtime)
+    # the signature the schema is built from: (<arg>: str, runtime: ToolRuntime)
+    run.__signature__ = inspect.Signature([
+        inspect.Parameter(api.arg, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+        inspect.Parameter("runtime", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ToolRuntime[Any]),
+    ], return_annotation=str)
+    run.__annotations__ = {api.arg: str, "runtime": ToolRuntime[Any], "return": str}
+    run.__name__ = api.name
+    return StructuredTool.from_function(func=run, name=api.name, description=api.doc)
 
 
-@tool
-def question_answering(question: str, runtime: ToolRuntime[Context]) -> str:
-    """Get a detailed answer to one question from a stronger model (or from retrieved passages).
-
-    Use it for a specific question the policy answers badly; the question and its answer come
-    back as a training pair. Cost: 3.
-    """
-    return _run("question_answering", question, runtime)
-
-
-@tool
-def memory_search(query: str, runtime: ToolRuntime[Context]) -> str:
-    """Find instruction-response pairs collected earlier whose instructions resemble the query.
-
-    Use it to reuse data that already helped on similar tasks. Cost: 1.
-    """
-    return _run("memory_search", query, runtime)
-
-
-TOOLS = [information_retrieval, demonstration_generation, question_answering, memory_search]
+TOOLS: list[BaseTool] = [as_langchain_tool(api) for api in APIS]

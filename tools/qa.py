@@ -24,7 +24,7 @@ def sampling(ctx) -> llms.SamplingParams:
 
 
 def cache_parts(question: str, ctx) -> dict:
-    parts = {"model": ctx.teacher or ctx.policy, "sampling": sampling(ctx).key()}
+    parts = {"model": ctx.teacher or ctx.policy, "dtype": ctx.dtype, "sampling": sampling(ctx).key()}
     if ctx.teacher:
         parts["prompt"] = ctx.prompt("QA_PROMPT")
     else:  # the answer also depends on which passages ground it
@@ -47,7 +47,7 @@ def run(question: str, ctx) -> ToolOutput:
         provenance = {"answered_by": ctx.policy, "grounded_in": [h.title for h in hits], "teacher": None,
                       "note": NO_TEACHER_NOTE, "corpus": corpus.name, "corpus_version": corpus.version}
         spec = ctx.policy
-    g = llms.load(spec).generate([prompt], sampling(ctx), batch_size=ctx.batch_size)[0][0]
+    g = llms.load(spec, dtype=ctx.dtype).generate([prompt], sampling(ctx), batch_size=ctx.batch_size)[0][0]
     answer = _ANSWER_PREFIX.sub("", g.text).strip()
     tokens = g.prompt_tokens + g.completion_tokens
     if not answer:

@@ -17,11 +17,10 @@ is always prompted through its chat template.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from scoring.rows import instruction_of, response_of
+from records import instruction_of, response_of
 
 PAIR_TYPES = ("demonstration", "qa", "memory")
 
@@ -134,21 +133,20 @@ def read_rows(path: str | Path, method: str = "sft") -> list[dict]:
     """Read a JSONL file of curated or TRL rows as ``method`` ("sft" | "dpo") rows.
 
     Blank lines are skipped; anything else unreadable raises FormatError naming ``path:line``."""
+    from records import RecordError, numbered_jsonl
+
     one = {"sft": sft_row, "dpo": dpo_row}[method]
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+    try:
+        numbered = numbered_jsonl(path, objects=False)
+    except RecordError as e:
+        raise FormatError(str(e)) from None
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(one(json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise FormatError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-            except FormatError as e:
-                raise FormatError(f"{path}:{lineno}: {e}") from None
+    for lineno, row in numbered:
+        try:
+            rows.append(one(row))
+        except FormatError as e:
+            raise FormatError(f"{path}: line {lineno}: {e}") from None
     if not rows:
         raise FormatError(f"{path}: no rows; expected {SFT_SHAPES if method == 'sft' else DPO_SHAPES}, one JSON object a line")
     return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from scoring.rows import instruction_of, response_of
+from records import instruction_of, response_of
 
 from .formats import PAIR_TYPES
 
@@ -33,28 +33,26 @@ def by_score(rows: Sequence[dict], score: Callable[[dict], float | None] | None 
     return [r for s, i, r in sorted(keyed, key=lambda t: (t[0] is None, -(t[0] or 0.0), t[1]))]
 
 
-def format_row(row: dict, n: int, *, document: str | None = None, example: str | None = None) -> str:
-    """One row as it reads in the packed block: a document, or an instruction-response pair."""
-    from graph import prompts
-
+def format_row(row: dict, n: int, *, document: str, example: str) -> str:
+    """One row as it reads in the packed block: a document (``document`` template, filled with n,
+    title, text) or an instruction-response pair (``example``: n, instruction, response)."""
     kind = row.get("type")
     if kind == "document" or (kind is None and "text" in row):
         if not str(row.get("text") or "").strip():
             raise ValueError(f"document row has no text: {row!r:.120}")
-        block = (document or prompts.ICL_DOCUMENT).format(n=n, title=row.get("title") or "", text=row["text"])
+        block = document.format(n=n, title=row.get("title") or "", text=row["text"])
         return "\n".join(line.rstrip() for line in block.strip().splitlines())  # an untitled document leaves no gap
     if kind in PAIR_TYPES or kind is None:
         try:
             instruction, response = instruction_of(row), response_of(row)
         except KeyError as e:
             raise ValueError(f"row of type {kind!r} cannot be packed ({e.args[0]}): {row!r:.120}") from None
-        return (example or prompts.ICL_EXAMPLE).format(n=n, instruction=instruction, response=response)
+        return example.format(n=n, instruction=instruction, response=response)
     raise ValueError(f"unknown row type {kind!r}: expected document, {', '.join(PAIR_TYPES)}")
 
 
-def pack(rows: Sequence[dict], count_tokens: Callable[[str], int], budget: int, *,
-         score: Callable[[dict], float | None] | None = None,
-         document: str | None = None, example: str | None = None) -> Packed:
+def pack(rows: Sequence[dict], count_tokens: Callable[[str], int], budget: int, *, document: str, example: str,
+         score: Callable[[dict], float | None] | None = None) -> Packed:
     """Fit rows into ``budget`` tokens, best first; a row that does not fit is dropped whole and
     smaller, lower-scored rows may still take its place. ``count_tokens(result.text) <= budget``."""
     if budget < 0:
@@ -72,10 +70,9 @@ def pack(rows: Sequence[dict], count_tokens: Callable[[str], int], budget: int, 
     return packed
 
 
-def icl_prompt(packed_text: str, instruction: str, template: str | None = None) -> str:
-    """The ADS paper's in-context prompt; with nothing packed, the instruction alone."""
-    from graph import prompts
-
+def icl_prompt(packed_text: str, instruction: str, template: str) -> str:
+    """``template`` (the ADS paper's ``ICL_PROMPT``) filled with the packed data and the instruction;
+    with nothing packed, the instruction alone."""
     if not packed_text.strip():
         return instruction
-    return (template or prompts.ICL_PROMPT).format(data=packed_text, instruction=instruction)
+    return template.format(data=packed_text, instruction=instruction)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -12,68 +11,7 @@ from langgraph.types import Command
 import tools
 from graph.context import Context
 from graph.improve import builder
-
-PLAN = ('Zorbia and Quxland facts are missing.\n<api_calls><api>information_retrieval("Zorbia")</api>'
-        '<api>retrieve_information("Quxland")</api><api>demonstration_generation("capital questions")</api></api_calls>')
-FACTS = {"Zorbia": "Zorbia is a country whose capital is Quxton.",
-         "Quxland": "Quxland is an island whose capital is Velmar."}
-TASK = {
-    "task": "capitals",
-    "observed": ["What is the capital of Zorbia?", "Name the capital of Quxland."],
-    "held_out": [{"instruction": "Which city is Zorbia's capital?", "answers": ["Quxton"]},
-                 {"instruction": "Quxland's capital city is called what?", "answers": ["Velmar"]},
-                 {"instruction": "What is the capital of Narnia?", "answers": ["Cair Paravel"]}],
-}
-
-
-@dataclass
-class FakeResult:
-    tool: str
-    arg: str
-    cost: float
-    rows: list = field(default_factory=list)
-    error: str | None = None
-    cached: bool = False
-    latency_s: float = 0.01
-    tokens: int = 0
-    provenance: dict = field(default_factory=dict)
-
-    def to_dict(self):
-        return asdict(self)
-
-
-class FakeTools:
-    """Stands in for tools.call_tool: documents for known topics, demonstrations otherwise; counts calls."""
-
-    def __init__(self, fail_on: str | None = None):
-        self.calls: list[tuple[str, str]] = []
-        self.fail_on = fail_on
-
-    def __call__(self, name, arg, ctx):
-        self.calls.append((name, arg))
-        if arg == self.fail_on:
-            raise RuntimeError("index offline")
-        prov = {"tool": name, "arg": arg}
-        if name == "information_retrieval":
-            text = FACTS.get(arg, f"Nothing is known about {arg}.")
-            rows = [{"type": "document", "text": text, "title": arg, "score": 1.0, "source": name, "provenance": prov}]
-        else:
-            rows = [{"type": "demonstration", "instruction": f"Question about {arg}?", "response": f"An answer about {arg}.",
-                     "source": name, "provenance": prov}]
-        return FakeResult(tool=name, arg=arg, cost=ctx.costs[name], rows=rows, provenance=prov)
-
-
-def answer(messages):
-    """The fake policy knows a capital only when a passage in its prompt names it."""
-    text = "\n".join(m["content"] for m in messages)
-    for item in TASK["held_out"]:
-        if item["instruction"] in text:
-            context = text.replace(item["instruction"], "")
-            for place, capital in (("Zorbia", "Quxton"), ("Quxland", "Velmar")):
-                if place in item["instruction"] and capital in context:
-                    return f"The capital of {place} is {capital}."
-    return "I am not sure."
-
+from tests.fakes import FACTS, PLAN, TASK, FakeTools, answer
 
 @pytest.fixture
 def models(fake_llm):
@@ -121,13 +59,14 @@ def test_scripted_models_drive_calls_dataset_update_and_evaluation(tmp_path, mod
     assert len(rows) == report["dataset_size"] == 3
     assert rows[0]["text"] == FACTS["Zorbia"] and rows[0]["provenance"] == {"tool": "information_retrieval", "arg": "Zorbia"}
     assert all(r["judge"] == {"quality": 8, "following": 7, "score": pytest.approx(6.5 / 9)} for r in rows)
-    assert rows[2]["ifd"] is not None and rows[0]["ifd"] is None  # IFD needs an instruction-response pair
+    assert "ifd" not in rows[2]  # no default curation step reads IFD, so it is not computed
 
     # the two answerable held-out questions improve, the unanswerable one stays a tie
     assert report["held_out"]["n"] == 3
     assert (report["held_out"]["win"], report["held_out"]["tie"], report["held_out"]["lose"]) == (2, 1, 0)
-    assert report["accuracy"] == {"n": 3, "original": 0.0, "updated": pytest.approx(2 / 3)}
-    assert set(report["timings"]) >= {"analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report"}
+    assert report["accuracy"] == {"n": 3, "original": 0.0, "updated": pytest.approx(2 / 3), "gained": 2, "lost": 0}
+    assert report["outcome"]["verdict"] == "helped" and "0.0% -> 66.7% (+66.7 points on 3 items: 2 gained, 0 lost)" in report["outcome"]["text"]
+    assert set(report["timings"]) >= {"analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate"}
 
     # the optimizer saw the observed instructions and never a held-out one
     seen = "\n".join(m["content"] for m in optimizer.history[0])
@@ -256,7 +195,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import llms, tools
 from tests.fakes import ScriptedLLM
-from tests.test_graph import PLAN, TASK, FakeTools, answer, context
+from tests.fakes import FACTS, PLAN, TASK, FakeTools, answer
+from tests.test_graph_improve import context
 
 fakes = {}
 llms.register_backend("fake", lambda ms, **o: fakes.setdefault(ms.name, ScriptedLLM(spec=str(ms))))
@@ -310,22 +250,6 @@ def test_a_run_killed_during_the_tools_stage_resumes_without_repeating_finished_
     assert report["held_out"]["win"] == 2
 
 
-def test_curation_dedupes_filters_by_judge_score_and_keeps_provenance():
-    from graph.curate import curate_rows
-
-    rows = [{"type": "document", "text": "Mars is red.", "title": "Mars", "score": 3.2, "provenance": {"q": "Mars"}},
-            {"type": "document", "text": "  mars is RED. ", "title": "Mars", "provenance": {"q": "red planet"}},
-            {"type": "demonstration", "instruction": "Q?", "response": "A.", "provenance": {"topic": "t"}},
-            {"type": "qa", "instruction": "Why?", "response": "", "provenance": {}},
-            {"type": "qa", "instruction": "How?", "response": "So.", "provenance": {}}]
-    judge = [{"score": 0.9}, {"score": 0.9}, {"score": 0.2}, {"score": 0.9}, {"score": None}]
-    kept, dropped = curate_rows(rows, judge, [None, None, 1.2, None, 0.8], min_judge_score=0.5)
-    assert [r["text"] if r["type"] == "document" else r["instruction"] for r in kept] == ["Mars is red.", "How?"]
-    assert kept[0]["provenance"] == {"q": "Mars"} and kept[0]["retrieval_score"] == 3.2 and kept[0]["score"] == 0.9
-    assert kept[1]["ifd"] == 0.8 and kept[1]["score"] is None  # an unreadable assessment is not a failing one
-    assert [d["reason"] for d in dropped] == ["duplicate", "judge score 0.20 < 0.5", "empty"]
-
-
 def test_sft_update_trains_on_the_curated_rows_and_evaluates_base_plus_adapter(tmp_path, models, fake_tools, monkeypatch):
     import trainers.sft
 
@@ -365,3 +289,113 @@ def test_held_out_without_answers_goes_to_the_pairwise_judge_in_both_orders(tmp_
     assert (report["held_out"]["win"], report["held_out"]["tie"], report["held_out"]["lose"]) == (2, 1, 0)
     judged = [h for h in judge.history if "[[" in h[-1]["content"] or "Assistant" in h[-1]["content"]]
     assert len(judged) >= 6  # three pairs, each judged in both orders
+
+
+# ---- every setting and prompt override changes the run ------------------------------------------
+
+def run_with(tmp_path, models, **settings):
+    models[0].respond = lambda m: PLAN
+    ctx = Context.build({**context(tmp_path).to_dict(), **settings})
+    return builder.compile().invoke(TASK, context=ctx)["report"]
+
+
+def text_of(history) -> list[str]:
+    return ["\n".join(m["content"] for m in h) for h in history]
+
+
+def test_judge_mode_decides_who_judges(tmp_path, models, fake_tools):
+    judge = models[2]
+    judge.respond = lambda m: "Quality: 8\nFollowing: 7" if "1-10" in m[-1]["content"] else "Same. [[C]]"
+    assert run_with(tmp_path / "a", models)["judge"] == "verifier"
+    report = run_with(tmp_path / "b", models, judge_mode="pairwise")
+    assert report["judge"] == "pairwise:fake:judge" and report["held_out"]["tie"] == 3 and report["accuracy"] is None
+
+
+def test_reward_model_judges_items_without_a_verifier(tmp_path, models, fake_tools, monkeypatch):
+    import scoring.reward
+    from scoring.verdict import Verdict
+
+    seen = {}
+
+    def fake_reward(rm, instructions, a, b, *, tie_margin, batch_size):
+        seen.update(rm=rm, n=len(instructions), tie_margin=tie_margin)
+        return [Verdict("reward", "A") for _ in instructions]
+
+    monkeypatch.setattr(scoring.reward, "reward_pairwise", fake_reward)
+    task = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
+    models[0].respond = lambda m: PLAN
+    ctx = Context.build({**context(tmp_path).to_dict(), "reward_model": "some/rm", "tie_margin": 0.25})
+    report = builder.compile().invoke(task, context=ctx)["report"]
+    assert seen == {"rm": "some/rm", "n": 3, "tie_margin": 0.25}
+    assert report["judge"] == "reward:some/rm" and report["held_out"]["win"] == 3
+
+
+def test_dtype_reaches_every_model_load_including_the_tools(tmp_path, models, monkeypatch):
+    import llms
+    from llms import factory
+
+    loads = []
+    real = factory._BACKENDS["fake"]
+    monkeypatch.setitem(factory._BACKENDS, "fake", lambda ms, **o: loads.append((ms.name, o.get("dtype"))) or real(ms, **o))
+    llms.unload(backend="fake")
+    models[1].respond = lambda m: "Instruction: Name a capital.\nResponse: Quxton." if "Topic" in m[-1]["content"] else answer(m)
+    plan = '<api_calls><api>demonstration_generation("capitals")</api></api_calls>'
+    models[0].respond = lambda m: plan
+    ctx = Context.build({**context(tmp_path).to_dict(), "dtype": "bfloat16", "tool_cache": False})
+    report = builder.compile().invoke(TASK, context=ctx)["report"]
+    assert report["api_calls"][0]["status"] == "ok"
+    assert loads and {d for _, d in loads} == {"bfloat16"}  # one dtype: the policy is never loaded twice
+    assert {n for n, _ in loads} == {"optimizer", "policy", "judge"}
+
+
+def test_icl_token_budget_and_eval_max_new_tokens(tmp_path, models, fake_tools):
+    big = run_with(tmp_path / "a", models)
+    small = run_with(tmp_path / "b", models, icl_token_budget=20, eval_max_new_tokens=17)
+    assert big["updated_policy"]["rows_used"] == 3 and small["updated_policy"]["rows_used"] < 3
+    assert small["updated_policy"]["tokens"] <= 20 and small["updated_policy"]["token_budget"] == 20
+    assert models[1].params[-1].max_new_tokens == 17
+
+
+def test_min_judge_score_and_assess_threshold_drop_rows(tmp_path, models, fake_tools):
+    # the judge rates every row quality 8, following 7: score (7.5 - 1) / 9 = 0.72
+    assert run_with(tmp_path / "a", models, min_judge_score=0.7)["dataset_size"] == 3
+    report = run_with(tmp_path / "b", models, min_judge_score=0.8)
+    assert report["dataset_size"] == 0 and report["curation"][-1]["dropped"] == 3
+    assert run_with(tmp_path / "c", models, curation="isheep", assess_threshold=7)["dataset_size"] == 3
+    report = run_with(tmp_path / "d", models, curation="isheep")
+    assert report["dataset_size"] == 0 and "below 8" in report["curation"][-1]["examples"][0]["reason"]
+
+
+def test_max_perplexity_and_ifd_band_use_the_policys_log_probs(tmp_path, models, fake_tools):
+    # the fake policy gives -1 per token with the instruction, -2 without: ppl e = 2.72, IFD e^-1 = 0.37
+    assert run_with(tmp_path / "a", models, curation="perplexity", max_perplexity=3)["dataset_size"] == 3
+    report = run_with(tmp_path / "b", models, curation="perplexity", max_perplexity=2)
+    assert report["dataset_size"] == 2 and report["curation"][-1]["examples"][0]["reason"] == "perplexity 2.7 > 2"
+    assert run_with(tmp_path / "c", models, curation="ifd", min_ifd=0.5)["dataset_size"] == 2
+    rows = [json.loads(x) for x in (tmp_path / "c" / "run" / "dataset.jsonl").read_text().splitlines()]
+    assert all(r["type"] == "document" for r in rows)  # the one pair had IFD 0.37 < 0.5
+
+
+def test_large_model_drives_the_star_step(tmp_path, models, fake_tools, fake_llm):
+    # the large model finds the pair easier than the policy does (IFD 0.14 < 0.37): dual IFD > 0
+    fake_llm("large").logprob_fn = lambda context, continuation: [-0.5 if context else -2.5] * max(1, len(continuation) // 4)
+    report = run_with(tmp_path / "a", models, curation="star", large_model="fake:large")
+    row = [json.loads(x) for x in (tmp_path / "a" / "run" / "dataset.jsonl").read_text().splitlines()][-1]
+    assert report["dataset_size"] == 3 and row["dual_ifd"] == pytest.approx(1.0) and row["star_score"] > 0
+    fake_llm("large").logprob_fn = lambda context, continuation: [-2.0] * max(1, len(continuation) // 4)
+    assert run_with(tmp_path / "b", models, curation="star", large_model="fake:large")["dataset_size"] == 2
+
+
+def test_prompt_overrides_reach_icl_judge_and_self_assessment(tmp_path, models, fake_tools):
+    optimizer, policy, judge = models
+    judge.respond = lambda m: "Quality: 8\nFollowing: 7" if "RATE-ME" in m[-1]["content"] else "[[C]]"
+    overrides = {"ICL_PROMPT": "USE-THIS {data}\n\n{instruction}",
+                 "SELF_ASSESS_PROMPT": "RATE-ME {instruction} / {response}: Quality: <1-10> Following: <1-10>",
+                 "JUDGE_PAIRWISE_SYSTEM": "JUDGE-SYSTEM", "JUDGE_PAIRWISE_PROMPT": "JUDGE-THIS {question} {answer_a} {answer_b}",
+                 "OPTIMIZER_TASK": "PLAN-FOR {task}: {instructions}"}
+    report = run_with(tmp_path, models, prompts=overrides, judge_mode="pairwise")
+    assert any("USE-THIS" in t for t in text_of(policy.history))
+    assert sum("RATE-ME" in t for t in text_of(judge.history)) == 3  # one per gathered row
+    assert sum(t.startswith("JUDGE-SYSTEM") and "JUDGE-THIS" in t for t in text_of(judge.history)) == 6  # both orders
+    assert "PLAN-FOR capitals" in text_of(optimizer.history)[0]
+    assert report["dataset_size"] == 3 and report["held_out"]["tie"] == 3

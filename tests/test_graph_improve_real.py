@@ -20,13 +20,6 @@ TASK = {
 }
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    from tools.corpus import ensure_corpus
-
-    return ensure_corpus(Context().corpus)
-
-
 def test_smollm2_runs_the_whole_flow(tmp_path, smollm, corpus):
     ctx = Context(max_calls=2, max_new_tokens=160, eval_max_new_tokens=48, run_dir=str(tmp_path / "run"),
                   cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .table import TOOL_NAMES, resolve
+
 _BLOCK = re.compile(r"<\s*api_calls\s*>(.*?)(?:<\s*/\s*api_calls\s*>|$)", re.S | re.I)
 _API = re.compile(r"<\s*api\s*>(.*?)(?=<\s*/\s*api\s*>|<\s*api\s*>|<\s*/\s*api_calls\s*>|$)", re.S | re.I)
 _CALL = re.compile(r"^\s*`?\s*(?:[A-Za-z_]\w*\.)?([A-Za-z_][\w ]*?)\s*\((.*)$", re.S)
@@ -31,13 +33,10 @@ class Parsed:
         return self.none or bool(self.calls)
 
 
-def resolve_name(raw: str, names: list[str], aliases: dict[str, str]) -> str | None:
-    key = re.sub(r"[\s\-]+", "_", raw.strip().lower())
-    lowered = {n.lower(): n for n in names}
-    if key in lowered:
-        return lowered[key]
-    alias = {k.lower(): v for k, v in aliases.items()}.get(key)
-    return alias if alias in names else None
+def resolve_name(raw: str, names: list[str] | None = None) -> str | None:
+    """The API ``raw`` names (``tools.table.resolve``), if it is one of ``names`` (default: all)."""
+    name = resolve(raw)
+    return name if name is not None and (names is None or name in names) else None
 
 
 def _unquote(text: str) -> str:
@@ -64,9 +63,10 @@ def _argument(rest: str) -> str:
     return " ".join(_unquote(inner).split())
 
 
-def parse_api_calls(text: str, names: list[str], aliases: dict[str, str] | None = None) -> Parsed:
-    """Tool calls in ``text``, in order. Unknown names and empty arguments become ``errors``."""
-    aliases = aliases or {}
+def parse_api_calls(text: str, names: list[str] | None = None) -> Parsed:
+    """Tool calls in ``text``, in order. Unknown names (or APIs not in ``names``, default all) and
+    empty arguments become ``errors``."""
+    names = list(names) if names is not None else list(TOOL_NAMES)
     out = Parsed()
     blocks = _BLOCK.findall(text or "")
     if blocks:
@@ -76,7 +76,7 @@ def parse_api_calls(text: str, names: list[str], aliases: dict[str, str] | None 
     else:
         # no tags at all: accept bare lines that call a known API, nothing else
         body = "\n".join(f"<api>{line}" for line in (text or "").splitlines()
-                         if _CALL.match(line) and resolve_name(_CALL.match(line).group(1), names, aliases))
+                         if _CALL.match(line) and resolve_name(_CALL.match(line).group(1), names))
         if not body:
             out.errors.append("no <api_calls> block and no known API call in the reply")
             return out
@@ -95,7 +95,7 @@ def parse_api_calls(text: str, names: list[str], aliases: dict[str, str] | None 
         if not m:
             out.errors.append(f"not a call name(\"argument\"): {piece[:80]!r}")
             continue
-        name = resolve_name(m.group(1), names, aliases)
+        name = resolve_name(m.group(1), names)
         if name is None:
             out.errors.append(f"unknown API {m.group(1).strip()!r} (known: {', '.join(names)})")
             continue

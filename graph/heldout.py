@@ -1,0 +1,57 @@
+"""The held-out measurement: the original and the updated policy answer the held-out instructions,
+and ``scoring.compare`` decides each item, updated (A) against original (B).
+
+The original policy's answers depend only on the policy, the instructions and the generation
+settings, so a caller that measures many updates of one task (the evaluation harness, refine)
+passes them in once (``original=``) instead of generating them again.
+"""
+
+from __future__ import annotations
+
+import llms
+from graph.context import Context
+
+
+def items_of(held_out: list) -> list[dict]:
+    items = [{"instruction": h} if isinstance(h, str) else dict(h) for h in held_out or []]
+    if not items:
+        raise ValueError("the task has no held-out instructions: add some under 'held_out' to measure the update")
+    return items
+
+
+def answer(ctx: Context, spec: str, prompts: list) -> list[str]:
+    """Greedy (or ``ctx.temperature``) answers of ``spec`` to ``prompts``, ``eval_max_new_tokens`` long."""
+    llm = llms.load(spec, dtype=ctx.dtype)
+    return llm.complete(prompts, max_new_tokens=ctx.eval_max_new_tokens, temperature=ctx.temperature,
+                        seed=ctx.seed, batch_size=ctx.batch_size)
+
+
+def original_answers(ctx: Context, held_out: list) -> list[str]:
+    return answer(ctx, ctx.policy, [it["instruction"] for it in items_of(held_out)])
+
+
+def updated_answers(ctx: Context, held_out: list, updated: dict) -> list[str]:
+    from trainers.update import prompts_for
+
+    spec, prompts = prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"))
+    return answer(ctx, spec, prompts)
+
+
+def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] | None = None) -> dict:
+    """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
+    from scoring.compare import compare, is_verifiable
+
+    items = items_of(held_out)
+    original = original if original is not None else original_answers(ctx, held_out)
+    new = updated_answers(ctx, held_out, updated)
+    verifiable_only = ctx.judge_mode == "verify" or (ctx.judge_mode == "auto" and all(map(is_verifiable, items)))
+    result = compare(items, new, original, mode=ctx.judge_mode,
+                     judge=None if verifiable_only or ctx.reward_model else llms.load(ctx.judge, dtype=ctx.dtype),
+                     judge_system=ctx.prompt("JUDGE_PAIRWISE_SYSTEM"), judge_template=ctx.prompt("JUDGE_PAIRWISE_PROMPT"),
+                     reward_model=ctx.reward_model, tie_margin=ctx.tie_margin, batch_size=ctx.batch_size,
+                     judge_max_new_tokens=ctx.judge_max_new_tokens)
+    records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
+                "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
+                "by": by, "reason": v.reasoning}
+               for it, o, u, v, by in zip(items, original, new, result.verdicts, result.by)]
+    return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy}

@@ -1,0 +1,204 @@
+"""Start, resume, inspect, list and drive runs of any graph, on any checkpointer.
+
+A ``RunStore`` is a SQLite checkpoint file (``$ADS_HOME/checkpoints.sqlite`` by default) plus a
+table of the runs started in it: thread id, graph, run directory, the run's Context (so a resume
+uses exactly the settings the run started with) and when it started. Every thread id is new:
+``<run directory name>-<6 hex>`` unless the caller names one, and a name in use is refused, so a
+new run never lands on an unrelated old one.
+
+``drive(app, first, config, ctx, on_update=..., on_interrupt=...)`` streams a compiled graph to
+its end, calling ``on_update(node, update)`` after every node and ``on_interrupt(payload)`` at
+every ``interrupt()``: its return value resumes the run, ``None`` leaves it paused. The CLI, a
+notebook, ``bench/`` and every graph's command drive runs through here.
+
+Each graph module names itself in ``GRAPHS`` and exports ``builder`` and ``recursion_limit(ctx)``
+(the most steps a run with that Context can take), so no caller writes a literal limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from graph.context import Context
+
+# graph name -> module exporting ``builder`` and ``recursion_limit(ctx)``
+GRAPHS = {"improve": "graph.improve"}
+
+OnUpdate = Callable[[str, dict], None]
+OnInterrupt = Callable[[Any], Any]
+
+
+def saved_context(values: dict) -> Context:
+    """The Context a run was started with; fields a later version no longer has are left out."""
+    known = Context.describe()
+    return Context(**{k: v for k, v in values.items() if k in known})
+
+
+class RunError(ValueError):
+    """A run cannot be started or found; the message says what to do."""
+
+
+def graph_module(name: str):
+    if name not in GRAPHS:
+        raise RunError(f"unknown graph {name!r}: one of {', '.join(GRAPHS)}")
+    return importlib.import_module(GRAPHS[name])
+
+
+def config_for(graph: str, thread: str, ctx: Context) -> dict:
+    return {"configurable": {"thread_id": thread}, "recursion_limit": graph_module(graph).recursion_limit(ctx)}
+
+
+def drive(app, first, config: dict, ctx: Context, *, on_update: OnUpdate | None = None,
+          on_interrupt: OnInterrupt | None = None) -> dict | None:
+    """Stream ``app`` from ``first`` (the input, None to continue, or a ``Command``) to its end,
+    answering interrupts with ``on_interrupt``; the final state values, or None when left paused."""
+    from langgraph.types import Command
+
+    value = first
+    while True:
+        pending = None
+        for chunk in app.stream(value, config, context=ctx, stream_mode="updates", durability="sync"):
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    pending = update[0].value
+                elif on_update is not None:
+                    on_update(node, update or {})
+        if pending is None:
+            return app.get_state(config).values
+        answer = on_interrupt(pending) if on_interrupt is not None else None
+        if answer is None:
+            return None
+        value = Command(resume=answer)
+
+
+@dataclass
+class RunInfo:
+    thread: str
+    graph: str
+    run_dir: str
+    created: float
+    context: Context
+
+
+class RunStore:
+    """Runs checkpointed in one SQLite file."""
+
+    def __init__(self, path: str | Path | None = None):
+        from llms.registry import ads_home
+
+        self.path = Path(path).expanduser() if path else ads_home() / "checkpoints.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS ads_runs (thread TEXT PRIMARY KEY, run_dir TEXT, "
+                          "context TEXT, created REAL, graph TEXT DEFAULT 'improve')")
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(ads_runs)")}
+        if "graph" not in columns:  # a file from before graphs were named: every run in it is improve
+            self.conn.execute("ALTER TABLE ads_runs ADD COLUMN graph TEXT DEFAULT 'improve'")
+        self.conn.commit()
+        self._saver = None
+
+    @property
+    def saver(self):
+        if self._saver is None:
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            self._saver = SqliteSaver(self.conn)
+        return self._saver
+
+    def app(self, graph: str):
+        """The graph compiled with this store's checkpointer."""
+        return graph_module(graph).builder.compile(checkpointer=self.saver)
+
+    # ---- runs -------------------------------------------------------------------------------
+    def new_thread(self, graph: str, ctx: Context, thread: str | None = None) -> str:
+        """Register a new run of ``graph`` and return its thread id."""
+        graph_module(graph)
+        if thread is None:
+            while True:
+                thread = f"{Path(ctx.run_dir).name or graph}-{secrets.token_hex(3)}"
+                if not self._row(thread):
+                    break
+        elif self._row(thread):
+            raise RunError(f"thread '{thread}' exists; continue it with --resume {thread}, or leave --thread out "
+                           "for a new id")
+        self.conn.execute("INSERT INTO ads_runs (thread, run_dir, context, created, graph) VALUES (?, ?, ?, ?, ?)",
+                          (thread, ctx.run_dir, json.dumps(ctx.to_dict()), time.time(), graph))
+        self.conn.commit()
+        return thread
+
+    def _row(self, thread: str):
+        return self.conn.execute("SELECT thread, graph, run_dir, created, context FROM ads_runs WHERE thread = ?",
+                                 (thread,)).fetchone()
+
+    def info(self, thread: str) -> RunInfo:
+        row = self._row(thread)
+        if row is None:
+            recent = [r.thread for r in self.list(5)]
+            raise RunError(f"no run with thread '{thread}' in {self.path}; recent threads: {', '.join(recent) or 'none'}"
+                           " (python cli.py runs list)")
+        return RunInfo(thread=row[0], graph=row[1] or "improve", run_dir=row[2], created=row[3],
+                       context=saved_context(json.loads(row[4])))
+
+    def list(self, limit: int = 20) -> list[RunInfo]:
+        rows = self.conn.execute("SELECT thread FROM ads_runs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        return [self.info(r[0]) for r in rows]
+
+    def config(self, thread: str) -> dict:
+        info = self.info(thread)
+        return config_for(info.graph, thread, info.context)
+
+    def snapshot(self, thread: str):
+        info = self.info(thread)
+        return self.app(info.graph).get_state(self.config(thread))
+
+    def status(self, thread: str) -> str:
+        snap = self.snapshot(thread)
+        if not snap.next:
+            return "finished" if snap.values else "not started"
+        if any(t.interrupts for t in snap.tasks):
+            return "paused at an interrupt before " + ", ".join(snap.next)
+        return "stopped before " + ", ".join(snap.next)
+
+    def history(self, thread: str) -> list:
+        info = self.info(thread)
+        return list(self.app(info.graph).get_state_history(self.config(thread)))[::-1]
+
+    # ---- driving ----------------------------------------------------------------------------
+    def start(self, graph: str, inputs: dict, ctx: Context, *, thread: str | None = None,
+              on_update: OnUpdate | None = None, on_interrupt: OnInterrupt | None = None) -> tuple[str, dict | None]:
+        """Start a new run; (thread id, final values or None when left paused)."""
+        thread = self.new_thread(graph, ctx, thread)
+        values = drive(self.app(graph), inputs, config_for(graph, thread, ctx), ctx,
+                       on_update=on_update, on_interrupt=on_interrupt)
+        return thread, values
+
+    def resume(self, thread: str, *, on_update: OnUpdate | None = None, on_interrupt: OnInterrupt | None = None,
+               context: Context | None = None) -> dict | None:
+        """Continue a paused, quit or crashed run from its last checkpoint; finished nodes never run again.
+        A finished run returns its values as they are."""
+        from langgraph.types import Command
+
+        info = self.info(thread)
+        ctx = context or info.context
+        app, config = self.app(info.graph), config_for(info.graph, thread, ctx)
+        snap = app.get_state(config)
+        if not snap.next:
+            return snap.values
+        pending = [i.value for t in snap.tasks for i in t.interrupts]
+        first = None
+        if pending:
+            answer = on_interrupt(pending[0]) if on_interrupt is not None else None
+            if answer is None:
+                return None
+            first = Command(resume=answer)
+        return drive(app, first, config, ctx, on_update=on_update, on_interrupt=on_interrupt)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,47 @@
+"""trainers/update.py: an update from curated rows, and the prompts the updated policy is asked with."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.prompts import ICL_DOCUMENT, ICL_EXAMPLE, ICL_PROMPT
+from trainers.update import prompts_for, update_policy
+
+ROWS = [{"type": "document", "title": "Zorbia", "text": "Zorbia's capital is Quxton.", "score": 0.2},
+        {"type": "qa", "instruction": "Capital of Quxland?", "response": "Velmar.", "score": 0.9}]
+TEMPLATES = {"document_template": ICL_DOCUMENT, "example_template": ICL_EXAMPLE}
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_icl_packs_best_scored_first_and_asks_with_the_icl_prompt():
+    updated = update_policy("icl", ROWS, policy="fake:p", count_tokens=words, icl_token_budget=100,
+                            score=lambda r: r["score"], **TEMPLATES)
+    assert updated["rows_used"] == 2 and updated["context"].startswith("[1] Instruction: Capital of Quxland?")
+    spec, prompts = prompts_for(updated, ["Where is Zorbia?"], ICL_PROMPT)
+    assert spec == "fake:p" and "Zorbia's capital is Quxton." in prompts[0] and prompts[0].endswith("Where is Zorbia?")
+    tight = update_policy("icl", ROWS, policy="fake:p", count_tokens=words, icl_token_budget=8, **TEMPLATES)
+    assert tight["rows_used"] == 1 and tight["rows_dropped"] == 1 and tight["tokens"] <= 8
+
+
+def test_sft_without_rows_leaves_the_policy_and_sft_asks_plainly():
+    updated = update_policy("sft", [], policy="fake:p")
+    assert updated["policy"] == "fake:p" and "nothing to train" in updated["note"]
+    assert prompts_for({"kind": "sft", "policy": "fake:p+a"}, ["q"], ICL_PROMPT) == ("fake:p+a", ["q"])
+
+
+def test_sft_trains_an_adapter_and_names_the_updated_policy(tmp_path, monkeypatch):
+    import trainers.sft
+
+    seen = {}
+    monkeypatch.setattr(trainers.sft, "run_sft", lambda cfg, rows, out, base, recipe=None: seen.update(
+        rows=rows, out=out, base=base, recipe=recipe) or out / "adapter")
+    updated = update_policy("sft", ROWS, policy="local:x", out_dir=tmp_path, recipe="r.yaml")
+    assert updated["policy"] == f"local:x+{tmp_path / 'adapter'}" and seen["recipe"] == "r.yaml" and seen["rows"] == ROWS
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="unknown update 'rlhf'"):
+        update_policy("rlhf", ROWS, policy="p")

@@ -1,0 +1,58 @@
+"""How a policy is updated with curated rows, and how the updated policy is then asked.
+
+``update_policy(kind, rows, ...)`` returns a plain dict that describes the updated policy (it goes
+into the graph's state and report):
+
+* ``icl``: the rows packed into the policy's context, best scored first, within a token budget
+  (the ADS paper's in-context update): ``{"kind": "icl", "policy", "context", "rows_used", ...}``;
+* ``sft``: a LoRA adapter trained on the rows (``trainers.sft.run_sft``):
+  ``{"kind": "sft", "policy": "<base>+<adapter>", "adapter", "rows_used"}``.
+
+``prompts_for(updated, instructions, icl_template)`` gives the model spec to ask and the prompt of
+each held-out instruction: the packed context wrapped in the ICL prompt, or the instruction
+alone for a trained adapter. Templates come in as arguments (graph/prompts.py holds the defaults).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+KINDS = ("icl", "sft")
+
+
+def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens: Callable[[str], int] | None = None,
+                  icl_token_budget: int = 1024, document_template: str | None = None,
+                  example_template: str | None = None, out_dir: str | Path | None = None,
+                  recipe: str | None = None, score: Callable[[dict], float | None] | None = None) -> dict:
+    """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
+    if kind == "icl":
+        from .icl import pack
+
+        if count_tokens is None or document_template is None or example_template is None:
+            raise ValueError("an icl update needs the policy's count_tokens and the ICL row templates")
+        packed = pack(rows, count_tokens, icl_token_budget, document=document_template, example=example_template,
+                      score=score)
+        return {"kind": "icl", "policy": policy, "context": packed.text, "rows_used": len(packed.used),
+                "rows_dropped": len(packed.dropped), "tokens": packed.tokens, "token_budget": icl_token_budget}
+    if kind == "sft":
+        if not rows:
+            return {"kind": "sft", "policy": policy, "rows_used": 0,
+                    "note": "no curated data: nothing to train, the policy is unchanged"}
+        if out_dir is None:
+            raise ValueError("an sft update needs out_dir for its adapter")
+        from . import sft
+        from .session import with_adapter
+
+        adapter = sft.run_sft(None, rows, Path(out_dir), base=policy, recipe=recipe)
+        return {"kind": "sft", "policy": with_adapter(policy, adapter), "adapter": str(adapter), "rows_used": len(rows)}
+    raise ValueError(f"unknown update {kind!r}: use {' or '.join(KINDS)}")
+
+
+def prompts_for(updated: dict, instructions: Sequence[str], icl_template: str) -> tuple[str, list[str]]:
+    """(model spec, one prompt per instruction) for asking the updated policy."""
+    if updated["kind"] == "icl":
+        from .icl import icl_prompt
+
+        return updated["policy"], [icl_prompt(updated.get("context") or "", i, icl_template) for i in instructions]
+    return updated["policy"], list(instructions)
