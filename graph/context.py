@@ -219,6 +219,13 @@ def _coerce(name: str, value, hint):
     return value
 
 
+def load_model(ctx: Context, spec: str):
+    """The model ``spec`` as this run uses it (its dtype, ...): every graph loads models here."""
+    import llms
+
+    return llms.load(spec, dtype=ctx.dtype)
+
+
 def context_of(runtime) -> Context:
     """The run's Context from a node's runtime; a host app may pass a dict of settings or nothing."""
     ctx = getattr(runtime, "context", None)

@@ -8,8 +8,7 @@ passes them in once (``original=``) instead of generating them again.
 
 from __future__ import annotations
 
-import llms
-from graph.context import Context
+from graph.context import Context, load_model
 
 
 def items_of(held_out: list) -> list[dict]:
@@ -21,7 +20,7 @@ def items_of(held_out: list) -> list[dict]:
 
 def answer(ctx: Context, spec: str, prompts: list) -> list[str]:
     """Greedy (or ``ctx.temperature``) answers of ``spec`` to ``prompts``, ``eval_max_new_tokens`` long."""
-    llm = llms.load(spec, dtype=ctx.dtype)
+    llm = load_model(ctx, spec)
     return llm.complete(prompts, max_new_tokens=ctx.eval_max_new_tokens, temperature=ctx.temperature,
                         seed=ctx.seed, batch_size=ctx.batch_size)
 
@@ -46,7 +45,7 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
     new = updated_answers(ctx, held_out, updated)
     verifiable_only = ctx.judge_mode == "verify" or (ctx.judge_mode == "auto" and all(map(is_verifiable, items)))
     result = compare(items, new, original, mode=ctx.judge_mode,
-                     judge=None if verifiable_only or ctx.reward_model else llms.load(ctx.judge, dtype=ctx.dtype),
+                     judge=None if verifiable_only or ctx.reward_model else load_model(ctx, ctx.judge),
                      judge_system=ctx.prompt("JUDGE_PAIRWISE_SYSTEM"), judge_template=ctx.prompt("JUDGE_PAIRWISE_PROMPT"),
                      reward_model=ctx.reward_model, tie_margin=ctx.tie_margin, batch_size=ctx.batch_size,
                      judge_max_new_tokens=ctx.judge_max_new_tokens)

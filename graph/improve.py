@@ -18,7 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 import llms
-from graph.context import Context, node
+from graph.context import Context, load_model, node
 from graph.state import InputState, OutputState, State
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
@@ -80,7 +80,7 @@ def analyse(state: State, ctx: Context) -> dict:
                                   retry_error="; ".join(last_error or []) or None)
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
     temperature = ctx.temperature if attempt == 0 else max(ctx.temperature, 0.7)
-    gen = llms.load(ctx.optimizer, dtype=ctx.dtype).generate(
+    gen = load_model(ctx, ctx.optimizer).generate(
         [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
                                         seed=ctx.seed + attempt))[0][0]
     return {"optimizer_replies": [{"attempt": attempt, "text": gen.text, "seconds": round(time.perf_counter() - t0, 3),
@@ -167,7 +167,7 @@ def judge(state: State, ctx: Context) -> dict:
     rows = [as_pair(r) for r in gathered_rows(state)]
     if "judge" not in needed_scores(ctx.curation) or not rows:
         return {"scores": {"judge": None}}
-    assessed = self_assess(llms.load(ctx.judge, dtype=ctx.dtype), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
+    assessed = self_assess(load_model(ctx, ctx.judge), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
                            batch_size=ctx.batch_size)
     return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score} for a in assessed]}}
 
@@ -185,12 +185,12 @@ def ifd(state: State, ctx: Context) -> dict:
     if "ifd" not in need or not pairs:
         return {"scores": {"ifd": None, "ppl": None}}
     values, ppl = [None] * len(rows), [None] * len(rows)
-    for i, d in zip(pairs, ifd_details(llms.load(ctx.policy, dtype=ctx.dtype), [rows[i] for i in pairs])):
+    for i, d in zip(pairs, ifd_details(load_model(ctx, ctx.policy), [rows[i] for i in pairs])):
         if d:
             values[i], ppl[i] = d["ifd"], d["ppl_conditional"]
     out = {"ifd": values, "ppl": ppl}
     if "dual_ifd" in need:
-        large = ifd_scores(llms.load(ctx.large_model, dtype=ctx.dtype), [rows[i] for i in pairs])
+        large = ifd_scores(load_model(ctx, ctx.large_model), [rows[i] for i in pairs])
         both = [(i, v) for i, v in zip(pairs, large) if v is not None and values[i] is not None]
         out["ifd_large"], out["dual_ifd"] = [None] * len(rows), [None] * len(rows)
         for (i, big), d in zip(both, dual_ifd([values[i] for i, _ in both], [v for _, v in both])):
@@ -215,7 +215,7 @@ def update(state: State, ctx: Context) -> dict:
     from trainers.update import update_policy
 
     dataset = state.get("dataset") or []
-    policy = llms.load(ctx.policy, dtype=ctx.dtype) if ctx.update == "icl" else None
+    policy = load_model(ctx, ctx.policy) if ctx.update == "icl" else None
     updated = update_policy(ctx.update, dataset, policy=ctx.policy,
                             count_tokens=policy.count_tokens if policy else None,
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
