@@ -27,7 +27,8 @@ def settings_options(f):
                      help="YAML/JSON file of Context settings (python cli.py settings lists them)."),
         click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
                      help="Set any Context field, e.g. --set judge_mode=verify --set curation=dedupe,ifd (repeatable)."),
-        click.option("--no-cache", is_flag=True, default=None, help="Run every tool call anew (and do not store it)."),
+        click.option("--no-cache", is_flag=True, default=None,
+                     help="Run every tool call and model generation anew (tool_cache and generation_cache off; nothing is stored)."),
         click.option("--db", envvar="ADS_CHECKPOINTS", help="SQLite checkpoint file (default $ADS_HOME/checkpoints.sqlite)."),
     ]
     return functools.reduce(lambda acc, option: option(acc), reversed(options), f)
@@ -48,7 +49,7 @@ def build_context(config_file: str | None, sets: tuple[str, ...], named: dict, *
         values.update(loaded)
     values.update({k: v for k, v in named.items() if v is not None})
     if no_cache:
-        values["tool_cache"] = False
+        values["tool_cache"] = values["generation_cache"] = False
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():

@@ -56,6 +56,7 @@ class Context:
     qa_passages: int = _f(2, describe="Retrieved passages that ground question_answering when no teacher is set.")
     memory_k: int = _f(2, describe="Rows memory_search returns from the instruction memory bank.")
     tool_cache: bool = _f(True, describe="Answer repeated tool calls from the persistent cache (cache_path); --no-cache turns it off.")
+    generation_cache: bool = _f(True, describe="Answer repeated generations and log-prob scores of every model from the persistent cache (generation_cache.sqlite beside cache_path); --no-cache turns it off.")
     costs: dict = _f(describe="Cost of one call of each API.", factory=lambda: dict(COSTS))
     max_calls: int = _f(6, describe="Most API calls the optimizer may make in a run.")
     max_cost: float = _f(12.0, describe="Most total API cost the optimizer may spend in a run.")
@@ -220,10 +221,17 @@ def _coerce(name: str, value, hint):
 
 
 def load_model(ctx: Context, spec: str):
-    """The model ``spec`` as this run uses it (its dtype, ...): every graph loads models here."""
-    import llms
+    """The model ``spec`` as this run uses it (its dtype, behind the generation cache unless
+    ``generation_cache`` is off): every graph loads models here."""
+    from pathlib import Path
 
-    return llms.load(spec, dtype=ctx.dtype)
+    import llms
+    from llms.gencache import cached
+
+    llm = llms.load(spec, dtype=ctx.dtype)
+    if not ctx.generation_cache:
+        return llm
+    return cached(llm, Path(ctx.cache_path).expanduser().with_name("generation_cache.sqlite"), dtype=ctx.dtype, spec=spec)
 
 
 def context_of(runtime) -> Context:
