@@ -22,6 +22,7 @@ CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star")
 UPDATES = ("icl", "sft")
 JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
 DTYPES = ("float32", "bfloat16", "float16")
+READINGS = ("auto", "logprobs", "tokens", "text")
 
 
 class ConfigError(ValueError):
@@ -42,6 +43,8 @@ class Context:
     optimizer: str = _f(DEFAULT_POLICY, describe="Model spec of the optimizer that plans API calls.")
     teacher: str | None = _f(None, describe="Stronger model spec for question_answering; None: the policy answers grounded in retrieved passages (and says so).")
     judge: str = _f(DEFAULT_POLICY, describe="Model spec of the judge (pairwise held-out comparison and self-assessment of gathered rows).")
+    judge_reading: str = _f("auto", choices=READINGS, describe="How a judge's answer is read: logprobs (yes/no-style questions read from the answer words' probabilities; never unparsable), tokens (probabilities of the prompt's own rating / [[A]] tokens), text (a reply, parsed), auto (logprobs where the backend gives them, else text).")
+    judge_tie_margin: float = _f(0.02, describe="Pairwise judge read by log-probs: quality scores (0..1) closer than this are a tie.")
     judge_mode: str = _f("auto", choices=JUDGE_MODES, describe="How held-out gain is decided: auto (verifier where items carry answers/checks, else reward model if set, else pairwise), pairwise, reward, verify.")
     reward_model: str | None = _f(None, describe="Sequence-classification reward model (name or path) that judges items without a verifier.")
     tie_margin: float = _f(0.0, describe="Reward-score difference under which a reward-model comparison is a tie.")

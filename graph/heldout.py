@@ -48,7 +48,9 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
                      judge=None if verifiable_only or ctx.reward_model else load_model(ctx, ctx.judge),
                      judge_system=ctx.prompt("JUDGE_PAIRWISE_SYSTEM"), judge_template=ctx.prompt("JUDGE_PAIRWISE_PROMPT"),
                      reward_model=ctx.reward_model, tie_margin=ctx.tie_margin, batch_size=ctx.batch_size,
-                     judge_max_new_tokens=ctx.judge_max_new_tokens)
+                     judge_max_new_tokens=ctx.judge_max_new_tokens, judge_reading=ctx.judge_reading,
+                     judge_quality=(ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
+                     judge_tie_margin=ctx.judge_tie_margin)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
                 "by": by, "reason": v.reasoning}

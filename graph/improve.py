@@ -58,6 +58,12 @@ def scored_rows(state: State) -> list[dict]:
     return rows
 
 
+def judge_questions(ctx: Context) -> dict:
+    """The yes/no questions a judge read by log-probs answers, per axis: (question, answer template)."""
+    return {"quality": (ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
+            "following": (ctx.prompt("JUDGE_FOLLOWING_QUESTION"), ctx.prompt("JUDGE_FOLLOWING_ANSWER"))}
+
+
 def as_pair(row: dict) -> dict:
     """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
     if row.get("type") == "document" or "instruction" not in row:
@@ -168,8 +174,9 @@ def judge(state: State, ctx: Context) -> dict:
     if "judge" not in needed_scores(ctx.curation) or not rows:
         return {"scores": {"judge": None}}
     assessed = self_assess(load_model(ctx, ctx.judge), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
-                           batch_size=ctx.batch_size)
-    return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score} for a in assessed]}}
+                           binary=judge_questions(ctx), reading=ctx.judge_reading, batch_size=ctx.batch_size)
+    return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score,
+                                  "reading": a.reading} for a in assessed]}}
 
 
 @node("ifd")

@@ -79,6 +79,25 @@ Answer with exactly two lines and nothing else:
 Quality: <1-10>
 Following: <1-10>"""
 
+# Judging by log-probabilities (local and vLLM backends): one yes/no-style question per axis, read
+# from the probabilities of the two words after the reply prefix. The answer template is
+# "<prefix> [<positive>|<negative>]": the reply is started with <prefix>, and the axis scores
+# p(positive) / (p(positive) + p(negative)). Measured on SmolLM2-135M (bench/judge.py), these
+# order a right answer above a nonsense one far more often than the 1-10 rating tokens do.
+# Filled with instruction, response.
+JUDGE_QUALITY_QUESTION = """Here is a question and an answer.
+Question: {instruction}
+Answer: {response}
+
+Is this answer good or bad?"""
+JUDGE_QUALITY_ANSWER = "This answer is [good|bad]"
+JUDGE_FOLLOWING_QUESTION = """Here is an instruction and a response.
+Instruction: {instruction}
+Response: {response}
+
+Is the response relevant to the instruction?"""
+JUDGE_FOLLOWING_ANSWER = "The response is [relevant|irrelevant]"
+
 # ---- trainers (in-context update) -------------------------------------------------------
 
 # The ADS paper's in-context update: the collected data, then the rules, then the held-out

@@ -86,6 +86,19 @@ class LLM(abc.ABC):
             "use a local:<model> or vllm:<model> spec for IFD/perplexity scoring"
         )
 
+    def next_token_logprobs(self, texts: Sequence[str], candidates: Sequence[str], *,
+                            batch_size: int = 8) -> list[list[float]]:
+        """Log-prob that the raw text ``texts[i]`` continues with ``candidates[j]`` (the whole
+        candidate string, however many tokens it takes), for every text and candidate.
+
+        The default scores each (text, candidate) with ``logprobs``; backends that see the whole
+        next-token distribution answer single-token candidates from one forward pass per text.
+        """
+        pairs = [(t, c) for t in texts for c in candidates]
+        got = self.logprobs([t for t, _ in pairs], [c for _, c in pairs], batch_size=batch_size)
+        k = len(candidates)
+        return [[float(sum(lp)) for lp in got[i * k:(i + 1) * k]] for i in range(len(texts))]
+
     def render(self, prompt: Prompt, *, add_generation_prompt: bool = True) -> str:
         """The raw text the model sees for ``prompt`` (chat template applied)."""
         raise UnsupportedOperation(f"backend {type(self).__name__} cannot render chat templates")

@@ -159,6 +159,36 @@ class LocalLLM(LLM):
                     results[i] = logp[r, pos, tgt].tolist()
         return results
 
+    def next_token_logprobs(self, texts, candidates, *, batch_size: int = 8) -> list[list[float]]:
+        """One forward pass per text for the candidates that are one token when they follow it;
+        longer candidates are scored exactly with ``logprobs``."""
+        import torch
+
+        tok = self.tokenizer
+        ids = [tok(c, add_special_tokens=False)["input_ids"] for c in candidates]
+        single = [j for j, t in enumerate(ids) if len(t) == 1]
+        out = [[0.0] * len(candidates) for _ in texts]
+        if single:
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            with self._lock, torch.inference_mode():
+                for start in range(0, len(order), batch_size):
+                    idx = order[start:start + batch_size]
+                    tok.padding_side = "left"  # the last position is every row's next token
+                    enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(self.device)
+                    logits = self.model(**enc).logits[:, -1, :].float()
+                    logp = torch.log_softmax(logits, dim=-1)
+                    for row, i in enumerate(idx):
+                        for j in single:
+                            out[i][j] = float(logp[row, ids[j][0]])
+        multi = [j for j in range(len(candidates)) if j not in single]
+        if multi:
+            pairs = [(i, j) for i in range(len(texts)) for j in multi]
+            got = self.logprobs([texts[i] for i, _ in pairs], [candidates[j] for _, j in pairs], batch_size=batch_size)
+            for (i, j), lp in zip(pairs, got):
+                out[i][j] = float(sum(lp))
+        return out
+
     def release(self) -> None:
         import gc
 

@@ -1,8 +1,11 @@
 """I-SHEEP self-assessment and the filters that keep the pairs worth training on.
 
 ``self_assess``: the model rates each (instruction, response) 1-10 for response quality and for
-instruction following (``graph.prompts.SELF_ASSESS_PROMPT``). A reply without both numbers gives
-None for the missing one; such pairs are counted and never pass a threshold.
+instruction following (``graph.prompts.SELF_ASSESS_PROMPT``). Where the backend gives
+log-probabilities (``reading="auto"`` or ``"logprobs"``) each rating is the probability-weighted
+mean over the rating tokens (``scoring.logprob``), so a small model's rating always exists;
+otherwise the reply is parsed as text, and a reply without both numbers gives None for the
+missing one (such pairs are counted and never pass a threshold).
 
 Filters (each returns the kept rows and counts, never drops silently):
 * ``threshold_filter``: both ratings >= threshold (default 8, as I-SHEEP);
@@ -29,9 +32,10 @@ _RATING = {
 
 @dataclass
 class Assessment:
-    quality: int | None
-    following: int | None
+    quality: float | None  # 1-10 (a probability-weighted mean when read from log-probs)
+    following: float | None
     raw: str = ""
+    reading: str = "text"  # "text" (parsed reply) or "logprobs"
 
     @property
     def parsed(self) -> bool:
@@ -45,7 +49,8 @@ class Assessment:
         return ((self.quality + self.following) / 2 - 1) / 9
 
     def to_dict(self) -> dict:
-        return {"quality": self.quality, "following": self.following, "assess_score": self.score}
+        return {"quality": self.quality, "following": self.following, "assess_score": self.score,
+                "reading": self.reading}
 
 
 def parse_assessment(text: str) -> Assessment:
@@ -58,19 +63,78 @@ def parse_assessment(text: str) -> Assessment:
     return Assessment(quality=found["quality"], following=found["following"], raw=text or "")
 
 
-def self_assess(llm, rows: Sequence[dict], *, prompt: str, batch_size: int = 8,
-                max_new_tokens: int = 32) -> list[Assessment]:
-    """The model's own 1-10 ratings of each row (greedy). ``prompt``: the rating template, filled
-    with ``instruction`` and ``response`` (``SELF_ASSESS_PROMPT`` in graph/prompts.py by default)."""
+READINGS = ("auto", "logprobs", "tokens", "text")
+
+
+def self_assess(llm, rows: Sequence[dict], *, prompt: str, binary: dict | None = None, batch_size: int = 8,
+                max_new_tokens: int = 32, reading: str = "auto") -> list[Assessment]:
+    """The model's 1-10 ratings of each row, for quality and for following the instruction.
+
+    ``reading``: "logprobs" (a yes/no-style question per axis, read from the answer words'
+    probabilities: ``binary`` = {"quality": (question, answer), "following": (question, answer)},
+    graph/prompts.py's JUDGE_* templates); "tokens" (the probability-weighted mean of ``prompt``'s
+    1-10 rating tokens); "text" (a greedy reply to ``prompt``, parsed); "auto": "logprobs" where the
+    backend gives log-probs, else "text". ``prompt`` is filled with ``instruction`` and ``response``
+    (``SELF_ASSESS_PROMPT`` by default)."""
     import llms
 
-    texts = [prompt.format(instruction=instruction_of(r), response=response_of(r)) for r in rows]
+    from .logprob import can_read_logprobs
+
+    if reading not in READINGS:
+        raise ValueError(f"unknown reading {reading!r}: use {', '.join(READINGS)}")
+    if reading == "auto":
+        reading = "logprobs" if can_read_logprobs(llm) else "text"
+    pairs = [{"instruction": instruction_of(r), "response": response_of(r)} for r in rows]
+    if reading == "logprobs":
+        if not binary:
+            raise ValueError("reading='logprobs' needs the binary questions (binary={'quality': (q, a), 'following': (q, a)})")
+        return assess_binary(llm, pairs, binary, batch_size=batch_size)
+    texts = [prompt.format(**p) for p in pairs]
+    if reading == "tokens":
+        return assess_by_rating_tokens(llm, texts, batch_size=batch_size)
     params = llms.SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
     return [parse_assessment(g[0].text) for g in llm.generate(texts, params, batch_size=batch_size)]
 
 
+def assess_binary(llm, pairs: Sequence[dict], binary: dict, *, batch_size: int = 8) -> list[Assessment]:
+    """Each axis from its yes/no question: rating = 1 + 9 x p(positive word)."""
+    from .logprob import binary_scores
+
+    if not pairs:
+        return []
+    axes = {}
+    for axis in ("quality", "following"):
+        question, answer = binary[axis]
+        axes[axis] = binary_scores(llm, [question.format(**p) for p in pairs], answer, batch_size=batch_size)
+    return [Assessment(quality=1 + 9 * q, following=1 + 9 * f, reading="logprobs",
+                       raw=f"p(quality)={q:.4f} p(following)={f:.4f}")
+            for q, f in zip(axes["quality"], axes["following"])]
+
+
+def assess_by_rating_tokens(llm, texts: Sequence[str], *, batch_size: int = 8) -> list[Assessment]:
+    """Both ratings from the rating tokens' probabilities: the reply is started with "Quality: ",
+    then with the expected quality rounded and "Following: "."""
+    from .logprob import RATINGS, rating_from_logprobs
+
+    if not texts:
+        return []
+    split = llm.count_tokens("10") > 1
+    heads = [llm.render(t) + "Quality: " for t in texts]
+    quality = [rating_from_logprobs(lp, ten_starts_with_one=split)
+               for lp in llm.next_token_logprobs(heads, RATINGS, batch_size=batch_size)]
+    follow_heads = [h + f"{round(q['rating'] or 1)}\nFollowing: " for h, q in zip(heads, quality)]
+    following = [rating_from_logprobs(lp, ten_starts_with_one=split)
+                 for lp in llm.next_token_logprobs(follow_heads, RATINGS, batch_size=batch_size)]
+    out = []
+    for q, f in zip(quality, following):
+        raw = f"quality probs {[round(x, 3) for x in q['probs']]} (mass {q['mass']:.3f}); " \
+              f"following probs {[round(x, 3) for x in f['probs']]} (mass {f['mass']:.3f})"
+        out.append(Assessment(quality=q["rating"], following=f["rating"], raw=raw, reading="tokens"))
+    return out
+
+
 def threshold_filter(rows: Sequence[dict], assessments: Sequence[Assessment], *,
-                     threshold: int = 8) -> tuple[list[dict], dict]:
+                     threshold: float = 8) -> tuple[list[dict], dict]:
     """Keep rows whose quality and following ratings are both >= threshold."""
     if len(rows) != len(assessments):
         raise ValueError(f"{len(rows)} rows but {len(assessments)} assessments")

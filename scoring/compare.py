@@ -54,9 +54,11 @@ def is_verifiable(item: dict) -> bool:
 def compare(items: Sequence[dict], answers_a: Sequence[str], answers_b: Sequence[str], *, mode: str = "auto",
             judge=None, judge_system: str | None = None, judge_template: str | None = None,
             reward_model=None, tie_margin: float = 0.0, batch_size: int = 8,
-            judge_max_new_tokens: int = 512) -> Comparison:
-    """A vs B on every item. ``judge``: an ``llms.LLM`` (pairwise); ``reward_model``: a RewardModel
-    or a name/path (reward). A way the mode needs but was not given raises ValueError."""
+            judge_max_new_tokens: int = 512, judge_reading: str = "text", judge_quality: tuple | None = None,
+            judge_tie_margin: float = 0.02) -> Comparison:
+    """A vs B on every item. ``judge``: an ``llms.LLM`` (pairwise, read as ``judge_reading``, see
+    ``scoring.judge.pairwise``); ``reward_model``: a RewardModel or a name/path (reward, ties
+    within ``tie_margin``). A way the mode needs but was not given raises ValueError."""
     if mode not in MODES:
         raise ValueError(f"unknown judge_mode {mode!r}: use {', '.join(MODES)}")
     n = len(items)
@@ -90,7 +92,8 @@ def compare(items: Sequence[dict], answers_a: Sequence[str], answers_b: Sequence
             from .judge import pairwise
 
             got = pairwise(judge, qs, a, b, system=judge_system, template=judge_template, batch_size=batch_size,
-                           max_new_tokens=judge_max_new_tokens)
+                           max_new_tokens=judge_max_new_tokens, reading=judge_reading, quality=judge_quality,
+                           tie_margin=judge_tie_margin)
         for i, v in zip(rest, got):
             verdicts[i], by[i] = v, way
     names = sorted({x for x in by if x != "none"})

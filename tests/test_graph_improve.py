@@ -58,7 +58,7 @@ def test_scripted_models_drive_calls_dataset_update_and_evaluation(tmp_path, mod
     rows = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
     assert len(rows) == report["dataset_size"] == 3
     assert rows[0]["text"] == FACTS["Zorbia"] and rows[0]["provenance"] == {"tool": "information_retrieval", "arg": "Zorbia"}
-    assert all(r["judge"] == {"quality": 8, "following": 7, "score": pytest.approx(6.5 / 9)} for r in rows)
+    assert all(r["judge"] == {"quality": 8, "following": 7, "score": pytest.approx(6.5 / 9), "reading": "text"} for r in rows)
     assert "ifd" not in rows[2]  # no default curation step reads IFD, so it is not computed
 
     # the two answerable held-out questions improve, the unanswerable one stays a tie

@@ -116,3 +116,29 @@ def test_cli_judge_with_reward_model(tiny_rm, tmp_path):
     assert res.exit_code == 0, res.output
     out = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{") and '"verdict"' in line]
     assert [r["verdict"] for r in out] == ["tie"] * 3
+
+
+JUDGED = [  # (instruction, right answer, nonsense answer)
+    ("What is the capital of France?", "The capital of France is Paris.", "Bananas are yellow and I like trains."),
+    ("How many legs does a spider have?", "A spider has eight legs.", "The weather is nice today in Berlin."),
+    ("Who wrote Romeo and Juliet?", "William Shakespeare wrote Romeo and Juliet.", "Romeo and Juliet is a fruit salad recipe."),
+    ("What is 2 + 3?", "2 + 3 = 5.", "Premise: the cat sat on the mat."),
+    ("Which gas do plants absorb from the air?", "Plants absorb carbon dioxide.", "Plants absorb the moon."),
+]
+
+
+def test_the_log_prob_judge_orders_right_above_nonsense_on_smollm2(smollm):
+    from graph.context import Context
+    from scoring.assess import self_assess
+    from scoring.judge import pairwise
+
+    ctx = Context()
+    quality = (ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER"))
+    binary = {"quality": quality, "following": (ctx.prompt("JUDGE_FOLLOWING_QUESTION"), ctx.prompt("JUDGE_FOLLOWING_ANSWER"))}
+    rows = [{"instruction": q, "response": r} for q, good, bad in JUDGED for r in (good, bad)]
+    got = self_assess(smollm, rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"), binary=binary)
+    assert all(a.reading == "logprobs" and a.parsed for a in got)  # never unparsable
+    assert [got[2 * k].quality > got[2 * k + 1].quality for k in range(len(JUDGED))] == [True] * len(JUDGED)
+    verdicts = pairwise(smollm, [q for q, _, _ in JUDGED], [g for _, g, _ in JUDGED], [b for _, _, b in JUDGED],
+                        system="", template="", reading="auto", quality=quality, tie_margin=0.0)
+    assert [v.winner for v in verdicts] == ["A"] * len(JUDGED)
