@@ -167,7 +167,7 @@ def improve(task_path, observed, resume, thread, db, config_file, sets, no_cache
             click.echo(f"thread {thread}: {len(task['observed'])} observed, {len(task['held_out'])} held-out -> {ctx.run_dir}", err=True)
             from graph.runs import config_for, drive
 
-            values = drive(store.app("improve"), task, config_for("improve", thread, ctx), ctx,
+            values = drive(store.app("improve"), task, config_for("improve", thread, ctx, task), ctx,
                            on_update=Progress(), on_interrupt=ask)
     except RunError as e:
         raise click.ClickException(str(e)) from None

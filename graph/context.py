@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
-from tools.table import COSTS
+from tools.table import COSTS, TOOL_NAMES
 
 CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star")
 UPDATES = ("icl", "sft")
@@ -58,6 +58,8 @@ class Context:
     demonstration_temperature: float = _f(0.7, describe="Sampling temperature of demonstration_generation (above 0, so its samples differ).")
     qa_passages: int = _f(2, describe="Retrieved passages that ground question_answering when no teacher is set.")
     memory_k: int = _f(2, describe="Rows memory_search returns from the instruction memory bank.")
+    apis: list = _f(describe="The APIs the optimizer may call: its prompt lists only these and the parser accepts only these.",
+                    factory=lambda: list(TOOL_NAMES))
     tool_cache: bool = _f(True, describe="Answer repeated tool calls from the persistent cache (cache_path); --no-cache turns it off.")
     generation_cache: bool = _f(True, describe="Answer repeated generations and log-prob scores of every model from the persistent cache (generation_cache.sqlite beside cache_path); --no-cache turns it off.")
     costs: dict = _f(describe="Cost of one call of each API.", factory=lambda: dict(COSTS))
@@ -126,6 +128,10 @@ class Context:
             value = getattr(self, f.name)
             if choices and value is not None and value not in choices:
                 raise ConfigError(f"{f.name}={value!r}: choose one of {', '.join(choices)}")
+        unknown_apis = [a for a in self.apis if a not in TOOL_NAMES]
+        if unknown_apis or not self.apis:
+            raise ConfigError(f"apis: name one or more of {', '.join(TOOL_NAMES)}" +
+                              (f" (unknown: {', '.join(unknown_apis)})" if unknown_apis else ""))
         bad = [s for s in self.curation if s not in CURATION_STEPS]
         if bad:
             raise ConfigError(f"unknown curation step(s) {', '.join(bad)}: use {', '.join(CURATION_STEPS)}")

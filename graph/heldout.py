@@ -53,6 +53,6 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
                      judge_tie_margin=ctx.judge_tie_margin)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
-                "by": by, "reason": v.reasoning}
-               for it, o, u, v, by in zip(items, original, new, result.verdicts, result.by)]
+                "by": by, "reason": v.reasoning, "passed": list(p) if p is not None else None}
+               for it, o, u, v, by, p in zip(items, original, new, result.verdicts, result.by, result.passed)]
     return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy}

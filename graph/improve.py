@@ -24,7 +24,7 @@ from graph.state import InputState, OutputState, State
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 
 
-def recursion_limit(ctx: Context) -> int:
+def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
     """Graph steps a run can take: the optimizer's attempts, one step per call, the fixed stages,
     and a margin. A run that needs more is looping, and LangGraph stops it."""
     return 2 * (ctx.parse_retries + 1) + ctx.max_calls + len(STAGES) + 10
@@ -79,6 +79,10 @@ def analyse(state: State, ctx: Context) -> dict:
     """The optimizer reads the observed instructions and writes its analysis and API calls."""
     from graph.optimizer import optimizer_messages
 
+    if state.get("plan") is not None:  # fixed calls: written in the optimizer's format, nobody is asked
+        calls = "".join(f'<api>{c["name"]}("{c["arg"]}")</api>' for c in state["plan"]) or "none"
+        return {"optimizer_replies": [{"attempt": 0, "text": f"<api_calls>{calls}</api_calls>", "seconds": 0.0,
+                                       "fixed_plan": True, "prompt_tokens": 0, "completion_tokens": 0}]}
     t0 = time.perf_counter()
     attempt = len(state.get("optimizer_replies") or [])
     last_error = (state.get("parse_log") or [{}])[-1].get("errors") if attempt else None
@@ -99,7 +103,7 @@ def parse(state: State, ctx: Context) -> dict:
     from tools.parse import parse_api_calls, within_budget
 
     reply = state["optimizer_replies"][-1]
-    parsed = parse_api_calls(reply["text"])
+    parsed = parse_api_calls(reply["text"], names=ctx.apis)
     attempt = reply["attempt"]
     retry = not parsed.ok and attempt < ctx.parse_retries
     log = {"attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,
@@ -236,7 +240,8 @@ def evaluate(state: State, ctx: Context) -> dict:
     """Original vs updated policy on the held-out instructions: verifier if possible, else judge."""
     from graph.heldout import measure
 
-    return {"evaluation": measure(ctx, state.get("held_out") or [], state["updated"])}
+    return {"evaluation": measure(ctx, state.get("held_out") or [], state["updated"],
+                                  original=state.get("original_answers"))}
 
 
 @node("report")

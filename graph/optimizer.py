@@ -7,7 +7,7 @@ from tools.table import api_lines
 
 
 def optimizer_messages(ctx: Context, task: str, observed: list[str], retry_error: str | None = None) -> list[dict]:
-    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs), max_calls=ctx.max_calls,
+    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs, ctx.apis), max_calls=ctx.max_calls,
                                                    max_cost=ctx.max_cost)
     ask = ctx.prompt("OPTIMIZER_TASK").format(
         task=task, instructions="\n".join(f"{i}. {text}" for i, text in enumerate(observed, 1)))

@@ -64,6 +64,11 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "judge": evaluation.get("judge"),
         "held_out": evaluation.get("summary"),
         "accuracy": evaluation.get("accuracy"),
+        "items": [{"instruction": r["instruction"], "winner": r["winner"], "passed": r.get("passed")}
+                  for r in evaluation.get("records") or []],
+        "tokens": sum(int(r.get("prompt_tokens") or 0) + int(r.get("completion_tokens") or 0)
+                      for r in state.get("optimizer_replies") or []) +
+                  sum(int(r.get("tokens") or 0) for r in state.get("results") or []),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "run_dir": str(ctx.run_dir),
     }

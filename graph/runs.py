@@ -11,8 +11,9 @@ its end, calling ``on_update(node, update)`` after every node and ``on_interrupt
 every ``interrupt()``: its return value resumes the run, ``None`` leaves it paused. The CLI, a
 notebook, ``bench/`` and every graph's command drive runs through here.
 
-Each graph module names itself in ``GRAPHS`` and exports ``builder`` and ``recursion_limit(ctx)``
-(the most steps a run with that Context can take), so no caller writes a literal limit.
+Each graph module names itself in ``GRAPHS`` and exports ``builder`` and ``recursion_limit(ctx,
+inputs)`` (the most steps a run with that Context and input can take), so no caller writes a
+literal limit.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from typing import Any, Callable
 
 from graph.context import Context
 
-# graph name -> module exporting ``builder`` and ``recursion_limit(ctx)``
-GRAPHS = {"improve": "graph.improve"}
+# graph name -> module exporting ``builder`` and ``recursion_limit(ctx, inputs)``
+GRAPHS = {"improve": "graph.improve", "evaluate": "graph.evaluate"}
 
 OnUpdate = Callable[[str, dict], None]
 OnInterrupt = Callable[[Any], Any]
@@ -51,8 +52,8 @@ def graph_module(name: str):
     return importlib.import_module(GRAPHS[name])
 
 
-def config_for(graph: str, thread: str, ctx: Context) -> dict:
-    return {"configurable": {"thread_id": thread}, "recursion_limit": graph_module(graph).recursion_limit(ctx)}
+def config_for(graph: str, thread: str, ctx: Context, inputs: dict | None = None) -> dict:
+    return {"configurable": {"thread_id": thread}, "recursion_limit": graph_module(graph).recursion_limit(ctx, inputs)}
 
 
 def drive(app, first, config: dict, ctx: Context, *, on_update: OnUpdate | None = None,
@@ -152,11 +153,13 @@ class RunStore:
 
     def config(self, thread: str) -> dict:
         info = self.info(thread)
-        return config_for(info.graph, thread, info.context)
+        config = config_for(info.graph, thread, info.context)
+        values = self.app(info.graph).get_state(config).values  # the run's own input sets its limit
+        return config_for(info.graph, thread, info.context, values)
 
     def snapshot(self, thread: str):
         info = self.info(thread)
-        return self.app(info.graph).get_state(self.config(thread))
+        return self.app(info.graph).get_state(config_for(info.graph, thread, info.context))
 
     def status(self, thread: str) -> str:
         snap = self.snapshot(thread)
@@ -175,7 +178,7 @@ class RunStore:
               on_update: OnUpdate | None = None, on_interrupt: OnInterrupt | None = None) -> tuple[str, dict | None]:
         """Start a new run; (thread id, final values or None when left paused)."""
         thread = self.new_thread(graph, ctx, thread)
-        values = drive(self.app(graph), inputs, config_for(graph, thread, ctx), ctx,
+        values = drive(self.app(graph), inputs, config_for(graph, thread, ctx, inputs), ctx,
                        on_update=on_update, on_interrupt=on_interrupt)
         return thread, values
 
@@ -187,8 +190,9 @@ class RunStore:
 
         info = self.info(thread)
         ctx = context or info.context
-        app, config = self.app(info.graph), config_for(info.graph, thread, ctx)
-        snap = app.get_state(config)
+        app = self.app(info.graph)
+        snap = app.get_state(config_for(info.graph, thread, ctx))
+        config = config_for(info.graph, thread, ctx, snap.values)
         if not snap.next:
             return snap.values
         pending = [i.value for t in snap.tasks for i in t.interrupts]

@@ -31,8 +31,12 @@ class InputState(TypedDict, total=False):
     """What a host app passes in: the target task."""
 
     task: str  # name of the task
+    description: str  # what the task is about, in a sentence (optional; shown to the optimizer)
+    category: str  # a label of the task (optional; the evaluation harness reports by category)
     observed: list[str]  # instructions the optimizer sees
     held_out: list  # instructions (str) or {"instruction", "answers"?, "checks"?}; never shown to the optimizer
+    plan: list  # optional fixed calls [{"name", "arg"}]: the optimizer is not asked (baselines, replays)
+    original_answers: list[str]  # optional: the original policy's held-out answers, computed once by a caller
 
 
 class OutputState(TypedDict, total=False):

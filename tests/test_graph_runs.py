@@ -71,7 +71,7 @@ def test_a_run_with_many_calls_and_retries_fits_its_derived_recursion_limit(setu
     ctx = ctx.replace(max_calls=60, max_cost=100, parse_retries=2)
     thread, values = store.start("improve", TASK, ctx)
     assert len(fake.calls) == 60 and values["report"]["optimizer_attempts"] == 3
-    assert config_for("improve", thread, ctx)["recursion_limit"] < 100  # derived, not a blanket literal
+    assert config_for("improve", thread, ctx, TASK)["recursion_limit"] < 100  # derived, not a blanket literal
 
 
 def test_a_checkpoint_file_from_before_graphs_were_named_still_opens(tmp_path):
