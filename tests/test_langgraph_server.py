@@ -129,7 +129,8 @@ def test_server_lists_improve_with_input_output_and_context_schemas(server):
     # a schema the server cannot build comes back as None (the reason is only in its log)
     failed = [line for line in server.log().splitlines() if "Failed to get" in line]
     assert schemas["input_schema"] is not None and schemas["output_schema"] is not None, "\n".join(failed)
-    assert set(schemas["input_schema"]["properties"]) == {"task", "observed", "held_out"}
+    assert set(schemas["input_schema"]["properties"]) == {"task", "description", "category", "observed", "held_out",
+                                                          "plan", "original_answers"}
     assert schemas["input_schema"]["properties"]["observed"] == {"items": {"type": "string"}, "title": "Observed", "type": "array"}
     assert set(schemas["output_schema"]["properties"]) == {"report"}
     assert {"policy", "optimizer", "judge", "run_dir", "max_calls"} <= set(schemas["context_schema"]["properties"])
