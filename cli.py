@@ -21,6 +21,8 @@ COMMANDS = {
     "improve": "graph.cli:improve",
     "inspect": "graph.cli:inspect_run",
     "runs": "graph.cli:runs",
+    "tasks": "graph.tasks_cli:tasks",
+    "evaluate": "graph.evaluate_cli:evaluate",
     "settings": "graph.cli:settings",
 }
 

@@ -151,7 +151,7 @@ def report(state: EvalState, ctx: Context) -> dict:
     rep = eval_report.aggregate(state.get("done") or [], methods, seed=ctx.seed)
     rep["settings"] = {"policy": ctx.policy, "optimizer": ctx.optimizer, "updates": state.get("updates") or [ctx.update],
                        "curations": state.get("curations") or [ctx.curation], "seeds": state.get("seeds") or [ctx.seed],
-                       "judge_mode": ctx.judge_mode, "judge": ctx.judge}
+                       "judge_mode": ctx.judge_mode, "judge": ctx.judge, "run_dir": ctx.run_dir}
     rep["cells_detail"] = state.get("done") or []
     return {"eval_report": eval_report.write(rep, ctx.run_dir)}
 
@@ -224,7 +224,7 @@ def evaluate_updates(ctx: Context, tasks: list[dict], updates: dict[str, dict], 
                           "seconds": round(time.perf_counter() - t0, 2)})
     rep = eval_report.aggregate(cells, list(updates), seed=ctx.seed)
     rep["settings"] = {"policy": ctx.policy, "optimizer": None, "updates": list(updates), "seeds": [ctx.seed],
-                       "judge_mode": ctx.judge_mode, "judge": ctx.judge}
+                       "judge_mode": ctx.judge_mode, "judge": ctx.judge, "run_dir": str(out_dir)}
     rep["cells_detail"] = cells
     return eval_report.write(rep, out_dir)
 

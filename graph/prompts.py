@@ -35,6 +35,16 @@ Passages:
 Question: {question}
 Answer:"""
 
+# ---- tasks (held-out augmentation) ------------------------------------------------------
+
+# New instructions in the style of a task's own (Self-Instruct's generation prompt, adapted to
+# one task; candidates with ROUGE-L > 0.7 against the pool are dropped). {examples}: numbered
+# instructions of the task; the model continues the numbered list.
+TASK_AUGMENT_PROMPT = """Here are instructions from one task. Write one more instruction for the same task: \
+the same kind of request on a different subject, answerable in a few sentences.
+
+{examples}"""
+
 # ---- scoring (judges, self-assessment) --------------------------------------------------
 
 # MT-Bench pairwise judge (FastChat "pair-v2"), the judge of the ADS paper. Reasoning first,

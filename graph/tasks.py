@@ -113,9 +113,10 @@ def load_task(path: str | Path | None = None, *, observed: int | None = None, se
         for key in ("observed", "held_out"):
             if not isinstance(data.get(key), list) or not data[key]:
                 raise TaskError(f"{path}: field '{key}' must be a non-empty list")
-        unknown = set(data) - {"name", "description", "observed", "held_out"}
+        unknown = set(data) - {"name", "description", "category", "observed", "held_out"}
         if unknown:
-            raise TaskError(f"{path}: unknown top-level field(s) {sorted(unknown)}; allowed: name, description, observed, held_out")
+            raise TaskError(f"{path}: unknown top-level field(s) {sorted(unknown)}; "
+                            "allowed: name, description, category, observed, held_out")
         obs = [_item(v, where("observed", i))["instruction"] for i, v in enumerate(data["observed"])]
         held = [_item(v, where("held_out", i)) for i, v in enumerate(data["held_out"])]
         if observed is not None:
@@ -126,4 +127,31 @@ def load_task(path: str | Path | None = None, *, observed: int | None = None, se
     overlap = {o.lower() for o in obs} & {h["instruction"].lower() for h in held}
     if overlap:
         raise TaskError(f"{path}: held-out instruction(s) also observed: {sorted(overlap)[:3]}")
-    return {"task": name, "observed": obs, "held_out": held[:max_held_out]}
+    task = {"task": name, "observed": obs, "held_out": held[:max_held_out]}
+    if isinstance(data, dict):
+        for key in ("description", "category"):
+            if data.get(key):
+                task[key] = str(data[key])
+    return task
+
+
+def load_tasks(path: str | Path, *, split: str | None = None, seed: int = 0, max_held_out: int = MAX_HELD_OUT) -> list[dict]:
+    """Every task under ``path``: a task file, a folder of them, or a folder that ``tasks build``
+    wrote (``train/``, ``validation/``, ``test/``: ``split`` picks one, default test)."""
+    path = Path(path)
+    if path.is_file():
+        return [load_task(path, seed=seed, max_held_out=max_held_out)]
+    if not path.is_dir():
+        raise TaskError(f"{path}: no such task file or folder (build tasks with: python cli.py tasks build)")
+    splits = [d.name for d in path.iterdir() if d.is_dir() and d.name in ("train", "validation", "test")]
+    if splits:
+        split = split or "test"
+        if split not in splits:
+            raise TaskError(f"{path} has no '{split}' split; it has: {', '.join(sorted(splits))}")
+        path = path / split
+    elif split:
+        raise TaskError(f"{path} has no train/validation/test folders, so --split {split} means nothing there")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json", ".jsonl"))
+    if not files:
+        raise TaskError(f"{path}: no task files (.yaml/.json) in it")
+    return [load_task(f, seed=seed, max_held_out=max_held_out) for f in files]
