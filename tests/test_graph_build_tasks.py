@@ -1,0 +1,104 @@
+"""tasks build (graph/build_tasks.py): grouping, the knowledge filter, splits, files, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from graph.build_tasks import BuildError, build, split_tasks
+from graph.tasks import load_tasks
+from tools.corpus import build as build_corpus
+from tools.corpus import load as load_corpus
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+SKILLS = [{"Skill": skill, "Instruction": f"{skill} question number {i}?"} for skill, n in
+          (("Math", 9), ("Poetry", 6), ("Chess", 3)) for i in range(n)]
+
+
+def test_labelled_groups_split_and_files(tmp_path):
+    src = write_rows(tmp_path / "wiz.jsonl", SKILLS)
+    manifest = build(src, tmp_path / "out", name="wiz", label="Skill", splits=(1, 0, 1), seed=3, log=lambda m: None)
+    assert set(manifest["tasks"]) == {"wiz-math", "wiz-poetry"} and manifest["dropped_groups"] == {"wiz-chess": 3}
+    assert sorted(manifest["splits"]["train"] + manifest["splits"]["test"]) == ["wiz-math", "wiz-poetry"]
+    assert not set(manifest["splits"]["train"]) & set(manifest["splits"]["test"])
+    math_task = yaml.safe_load((tmp_path / "out" / manifest["tasks"]["wiz-math"]["file"]).read_text())
+    assert len(math_task["observed"]) == 3 and len(math_task["held_out"]) == 6 and math_task["category"] == "Math"
+    assert not set(math_task["observed"]) & {h["instruction"] for h in math_task["held_out"]}
+    split = manifest["tasks"]["wiz-math"]["split"]
+    loaded = load_tasks(tmp_path / "out", split=split)
+    assert any(t["task"] == "wiz-math" and t["category"] == "Math" for t in loaded)
+    again = build(src, tmp_path / "again", name="wiz", label="Skill", splits=(1, 0, 1), seed=3, log=lambda m: None)
+    assert again["splits"] == manifest["splits"]  # seeded
+
+
+class ToyEmbedder:
+    """Two obvious topics: vectors by whether an instruction mentions cooking."""
+
+    def encode(self, texts):
+        return np.array([[1.0, 0.0] if "cook" in t else [0.0, 1.0] for t in texts])
+
+
+def test_clusters_without_a_label(tmp_path):
+    rows = [{"instruction": f"How do I cook dish {i}?"} for i in range(6)] + \
+           [{"instruction": f"Explain star number {i}."} for i in range(7)]
+    manifest = build(write_rows(tmp_path / "x.jsonl", rows), tmp_path / "out", clusters=2, embedder=ToyEmbedder(),
+                     log=lambda m: None)
+    sizes = sorted(t["observed"] + t["held_out"] for t in manifest["tasks"].values())
+    assert sizes == [6, 7] and manifest["clusters"] == 2
+
+
+def test_knowledge_questions_need_their_answer_in_a_retrieved_passage(tmp_path):
+    corpus_src = write_rows(tmp_path / "passages.jsonl", [
+        {"title": "Zorbia", "text": "Zorbia is a country whose capital is Quxton and whose river is the Lenn."},
+        {"title": "Velmar", "text": "Velmar is the capital of Quxland, an island nation."}])
+    corpus = load_corpus(str(build_corpus(str(corpus_src), name=str(tmp_path / "index"), log=lambda m: None)))
+    questions = [{"question": q, "answer": a} for q, a in (
+        ("what is the capital of zorbia", ["Quxton"]), ("which river flows through zorbia", ["Lenn"]),
+        ("what is the capital of quxland", ["Velmar"]), ("who founded zorbia", ["Queen Ama"]),
+        ("what island has velmar as capital", ["Quxland"]), ("how many people live in zorbia", ["3 million"]))]
+    manifest = build(write_rows(tmp_path / "nq.jsonl", questions), tmp_path / "out", clusters=1, min_size=4,
+                     corpus=corpus, embedder=ToyEmbedder(), log=lambda m: None)
+    assert manifest["knowledge_filter"]["answer_in_top_passages"] == 4 and manifest["knowledge_filter"]["kept_fraction"] == 0.6667
+    task = load_tasks(tmp_path / "out", split=next(s for s, v in manifest["splits"].items() if v))[0]
+    held = {h["instruction"]: h["answers"] for h in task["held_out"]}
+    assert "who founded zorbia" not in held and all(held.values()) and task["category"] == "knowledge"
+
+
+def test_splits_are_disjoint_and_cover_every_task():
+    names = [f"t{i}" for i in range(10)]
+    s = split_tasks(names, (0.6, 0.2, 0.2), seed=1)
+    assert (len(s["train"]), len(s["validation"]), len(s["test"])) == (6, 2, 2)
+    assert sorted(s["train"] + s["validation"] + s["test"]) == sorted(names)
+    with pytest.raises(BuildError, match="three non-negative fractions"):
+        split_tasks(names, (0.5, 0.5), seed=1)
+
+
+def test_bad_sources_are_clear_errors(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"Skill": "Math", "Instruction": "ok"}\n{"Skill": \n')
+    with pytest.raises(BuildError, match="bad.jsonl: line 2: not valid JSON"):
+        build(tmp_path / "bad.jsonl", tmp_path / "o", label="Skill")
+    src = write_rows(tmp_path / "nolabel.jsonl", [{"Instruction": "a"}])
+    with pytest.raises(BuildError, match="has no label field 'Skill'"):
+        build(src, tmp_path / "o", label="Skill")
+    with pytest.raises(BuildError, match="no group reached 5"):
+        build(write_rows(tmp_path / "few.jsonl", SKILLS[-3:]), tmp_path / "o", label="Skill")
+
+
+def test_the_command_writes_tasks_that_evaluate_can_read(tmp_path):
+    from cli import main
+
+    src = write_rows(tmp_path / "wiz.jsonl", SKILLS)
+    result = CliRunner().invoke(main, ["tasks", "build", "--source", str(src), "--label", "Skill", "--out", str(tmp_path / "o"),
+                                       "--splits", "1,0,1"])
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(main, ["tasks", "list", str(tmp_path / "o")])
+    assert "wiz-math" in listed.output and "held-out  6" in listed.output
