@@ -130,7 +130,8 @@ def ask(payload: dict):
 @click.command()
 @click.option("--task", "task_path", type=click.Path(dir_okay=False), envvar="ADS_TASK", help="Task file (YAML/JSON); default tasks/planets.yaml.")
 @click.option("--observed", type=int, help="Observed instructions to keep (a plain-list task is split by seed).")
-@click.option("--update", type=click.Choice(["icl", "sft"]), envvar="ADS_UPDATE", help="icl (default) or sft (LoRA).")
+@click.option("--update", type=click.Choice(["icl", "icl-knn", "sft"]), envvar="ADS_UPDATE",
+              help="icl (default), icl-knn (per question, the most similar rows) or sft (LoRA).")
 @click.option("--max-calls", type=int, envvar="ADS_MAX_CALLS", help="Most API calls (default 6).")
 @click.option("--max-cost", type=float, envvar="ADS_MAX_COST", help="Most total API cost (default 12).")
 @click.option("--policy", envvar="ADS_POLICY", help="Policy model spec.")

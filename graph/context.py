@@ -16,10 +16,11 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
+from graph.star_agents_pairs import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
 from tools.table import COSTS, TOOL_NAMES
 
-CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star")
-UPDATES = ("icl", "sft")
+CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
+UPDATES = ("icl", "icl-knn", "sft")
 JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
 DTYPES = ("float32", "bfloat16", "float16")
 READINGS = ("auto", "logprobs", "tokens", "text")
@@ -29,8 +30,17 @@ class ConfigError(ValueError):
     """A setting cannot be used; the message names it and says what to do."""
 
 
-def _f(default=dataclasses.MISSING, *, describe: str, factory=None, choices=None, step: str | None = None):
-    meta = {"description": describe, "choices": choices, "step": step}
+ALWAYS_READ = "self-improve"  # ``also=``: the self-improve graph reads this setting on every run
+ISHEEP_SETTINGS = ("one_base", "one_last", "total_base")
+
+
+def _f(default=dataclasses.MISSING, *, describe: str, factory=None, choices=None, step: str | None = None,
+       update: str | None = None, also: str | None = None):
+    # step / update: the curation step or update kind the setting belongs to; set while that step
+    # is off (or another update is chosen) it would change nothing, so Context.check refuses it.
+    # also: another reader of the setting: a bool switch field (the setting counts while that is
+    # on), or ALWAYS_READ (a graph that reads it on every run, so the step rule cannot refuse it)
+    meta = {"description": describe, "choices": choices, "step": step, "update": update, "also": also}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -78,18 +88,48 @@ class Context:
     curation: list = _f(describe=f"Curation steps in order (graph/curate.py), after empty rows are dropped: any of {', '.join(CURATION_STEPS)}.",
                         factory=lambda: ["dedupe", "judge"])
     min_judge_score: float = _f(0.0, step="judge", describe="Step judge: keep rows whose judge score (0..1) is at least this; unrated rows are kept.")
-    assess_threshold: int = _f(8, step="isheep", describe="Step isheep: keep pairs the judge rates at least this (1-10) for both quality and following.")
-    max_perplexity: float = _f(50.0, step="perplexity", describe="Step perplexity: drop pairs whose response perplexity given the instruction exceeds this (I-SHEEP: 50).")
+    assess_threshold: int = _f(8, step="isheep", also=ALWAYS_READ, describe="Step isheep, and self-improve's select stage: keep pairs the judge rates at least this (1-10) for both quality and following.")
+    max_perplexity: float = _f(50.0, step="perplexity", also="isheep_perplexity", describe="Step perplexity, and self-improve with isheep_perplexity: drop pairs whose response perplexity given the instruction exceeds this (I-SHEEP: 50).")
     min_ifd: float = _f(0.0, step="ifd", describe="Step ifd: keep pairs whose IFD on the policy is at least this.")
     max_ifd: float = _f(1.0, step="ifd", describe="Step ifd: keep pairs whose IFD on the policy is below this (Cherry LLM: 1).")
     large_model: str | None = _f(None, step="star", describe="Step star: the stronger model of the dual-model IFD (Star-Agents eq. 5); rows scoring judge x dual IFD <= min_star_score are dropped.")
     min_star_score: float = _f(0.0, step="star", describe="Step star: keep rows whose composite score (judge x dual IFD) exceeds this.")
+    min_relevance: float = _f(0.3, step="relevance", describe="Step relevance: keep rows whose embedding similarity (cosine) to the nearest observed instruction is at least this.")
     # -- update and measurement -----------------------------------------------------------
-    update: str = _f("icl", choices=UPDATES, describe="How the policy is updated with the curated data: icl (in context) or sft (LoRA).")
+    update: str = _f("icl", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
+    knn_min_similarity: float = _f(0.5, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction.")
     judge_max_new_tokens: int = _f(512, describe="Longest reply of the pairwise judge.")
+    memory_min_score: float | None = _f(None, describe="improve: curated pair rows whose score (the judge's, 0..1) is at least this go into the memory bank (memory_path), so memory_search returns them later; None: improve never writes the bank.")
+    # -- star-agents (python cli.py star-agents) ------------------------------------------
+    star_agents: dict = _f(describe="Star-Agents agents by name: {role: instruction|response, kind: model|seed (seed: hand on the seed's own text), model: spec (null: the policy), prompt: its system prompt's name in graph/prompts.py, temperature, top_p}.",
+                           factory=lambda: {k: dict(v) for k, v in DEFAULT_AGENTS.items()})
+    star_base_pairs: list = _f(describe="Agent pairs INSTRUCTION+RESPONSE called for every seed; the judge compares every other candidate with the first one's sample.",
+                               factory=lambda: list(DEFAULT_BASE_PAIRS))
+    star_m: int = _f(2, describe="Agent pairs sampled per seed besides the base pairs (M).")
+    star_l: int = _f(1, describe="Of the M, at most this many come from the pairs that wrote the seed's nearest memory-bank rows (l); the rest from the global p_jk.")
+    star_n: int = _f(3, describe="Memory-bank neighbours of each seed instruction whose agent pairs may be sampled (n).")
+    star_beta: float = _f(0.1, describe="Probability update after each seed: p_jk of the kept row's pair += beta x its score, then renormalised.")
+    star_probabilities: str | None = _f(None, describe="JSON file of p_jk to start from (a run's probabilities.json); None: uniform.")
+    star_large_model: str | None = _f(None, describe="The stronger model of the dual-model IFD (Star-Agents eq. 5); None: no dual IFD, candidates are ranked by the judge's verdict alone (reported as score_kind judge).")
+    star_memory_min_score: float = _f(0.5, describe="Kept rows scoring at least this go into the memory bank with their agent pair, score and tags.")
+    star_rewrite_tokens: int = _f(96, describe="Longest instruction an instruction agent writes.")
+    star_response_tokens: int = _f(192, describe="Longest response a response agent writes.")
+    star_held_out: str | None = _f(None, describe="File of held-out instructions (JSONL/JSON rows with instruction, Instruction or turns); set: LoRA SFT on the curated vs the seed vs random candidates, judged on them (eval/eval_report.md).")
+    star_held_out_n: int = _f(10, describe="Held-out instructions used from star_held_out (the first N).")
+    # -- self-improve (I-SHEEP: python cli.py self-improve) ----------------------------------
+    isheep_iterations: int = _f(3, describe="Self-improve: iterations of generate -> filter -> respond -> assess -> select -> train -> evaluate.")
+    isheep_data_size: int = _f(64, describe="Self-improve: instructions the current model generates per iteration, before any filter.")
+    isheep_setting: str = _f("one_base", choices=ISHEEP_SETTINGS, describe="Self-improve: what each iteration trains: one_base (the base policy on this iteration's data; the paper's best), one_last (the last model further on this iteration's data), total_base (the base on all data so far).")
+    isheep_examples: int = _f(6, describe="Self-improve: seed tasks shown in each instruction-generation prompt.")
+    isheep_temperature: float = _f(0.7, describe="Self-improve: sampling temperature of instruction generation (responses use temperature).")
+    isheep_max_rouge: float = _f(0.7, describe="Self-improve: drop a generated instruction whose ROUGE-L F with a seed or an earlier instruction exceeds this (Self-Instruct: 0.7).")
+    isheep_perplexity: bool = _f(False, describe="Self-improve: also drop pairs whose response perplexity on the current model exceeds max_perplexity.")
+    isheep_density: bool = _f(False, describe="Self-improve: also thin dense regions: k-means over embeddings (embedder), a seeded sample of density_per_cluster from each of density_clusters clusters.")
+    density_clusters: int = _f(8, also="isheep_density", describe="Self-improve with isheep_density: k-means clusters over the selected pairs' embeddings.")
+    density_per_cluster: int = _f(4, also="isheep_density", describe="Self-improve with isheep_density: pairs kept from each cluster (a seeded sample).")
     # -- run ------------------------------------------------------------------------------
     run_dir: str = _f("runs/latest", describe="Folder for trajectory.json, dataset.jsonl, report.json/md, adapters.")
     step: bool = _f(False, describe="Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit.")
@@ -118,6 +158,18 @@ class Context:
     def replace(self, **changes) -> "Context":
         return Context.build({**self.to_dict(), **changes})
 
+    def variant(self, **changes) -> "Context":
+        """This Context with ``changes`` (e.g. another update or curation), where the settings of a
+        step or update the variant does not use go back to their defaults instead of being refused."""
+        values = {**self.to_dict(), **changes}
+        curation = values.get("curation") or []
+        curation = [s.strip() for s in curation.split(",")] if isinstance(curation, str) else curation
+        for f in fields(self):
+            step, update = f.metadata.get("step"), f.metadata.get("update")
+            if f.name not in changes and ((step and step not in curation) or (update and update != values.get("update"))):
+                values[f.name] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        return Context.build(values)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -136,11 +188,19 @@ class Context:
         if bad:
             raise ConfigError(f"unknown curation step(s) {', '.join(bad)}: use {', '.join(CURATION_STEPS)}")
         for f in fields(self):
-            step = f.metadata.get("step")
+            step, update, also = f.metadata.get("step"), f.metadata.get("update"), f.metadata.get("also")
             default = f.default if f.default is not dataclasses.MISSING else None
-            if step and step not in self.curation and getattr(self, f.name) != default:
+            read_elsewhere = also == ALWAYS_READ or bool(also and getattr(self, also))
+            if step and step not in self.curation and not read_elsewhere and getattr(self, f.name) != default:
                 raise ConfigError(f"{f.name} is a setting of the curation step '{step}', which is off: add it "
-                                  f"(--set curation={','.join([*self.curation, step])}) or leave {f.name} unset")
+                                  f"(--set curation={','.join([*self.curation, step])})"
+                                  + (f", or in self-improve turn on {also} (--set {also}=true)," if also else "")
+                                  + f" or leave {f.name} unset")
+            if also and not step and not read_elsewhere and getattr(self, f.name) != default:
+                raise ConfigError(f"{f.name} is a setting of {also}, which is off: --set {also}=true or leave {f.name} unset")
+            if update and update != self.update and getattr(self, f.name) != default:
+                raise ConfigError(f"{f.name} is a setting of the update '{update}', not of update={self.update}: "
+                                  f"use --update {update} or leave {f.name} unset")
         if "star" in self.curation and not self.large_model:
             raise ConfigError("curation step 'star' needs large_model (a stronger model spec for the dual-model IFD)")
         if self.judge_mode == "reward" and not self.reward_model:
@@ -159,6 +219,8 @@ class Context:
         if self.max_cost < 0 or self.icl_token_budget < 0 or self.parse_retries < 0:
             raise ConfigError("max_cost, icl_token_budget and parse_retries must be >= 0")
         check_prompts(self.prompts)
+        check_star_agents(self)
+        check_self_improve(self)
         return self
 
     def prompt(self, name: str) -> str:
@@ -172,6 +234,43 @@ class Context:
             return getattr(prompts, name)
         except AttributeError:
             raise ConfigError(f"unknown prompt {name!r}; prompts: {', '.join(prompts.NAMES)}") from None
+
+
+def check_star_agents(ctx: Context) -> None:
+    """The Star-Agents settings can work: agents, base pairs, M >= l >= 0, a large model that differs from the policy."""
+    from pathlib import Path
+
+    from graph import prompts
+    from graph.star_agents_pairs import AgentError, check_base_pairs, parse_agents
+
+    try:
+        check_base_pairs(ctx.star_base_pairs, parse_agents(ctx.star_agents, prompts.NAMES))
+    except AgentError as e:
+        raise ConfigError(str(e)) from None
+    if not (0 <= ctx.star_l <= ctx.star_m) or ctx.star_n < 1 or ctx.star_beta < 0:
+        raise ConfigError(f"star-agents: need 0 <= star_l <= star_m, star_n >= 1 and star_beta >= 0 "
+                          f"(got l={ctx.star_l}, m={ctx.star_m}, n={ctx.star_n}, beta={ctx.star_beta})")
+    if ctx.star_large_model and ctx.star_large_model == ctx.policy:
+        raise ConfigError("star_large_model is the policy itself: every IFD difference would be 0 and eq. 5 undefined; "
+                          "name a stronger model, or leave it unset to rank candidates by the judge alone")
+    for name in ("star_probabilities", "star_held_out"):
+        if getattr(ctx, name) and not Path(getattr(ctx, name)).expanduser().is_file():
+            raise ConfigError(f"{name}: {getattr(ctx, name)} is not a file")
+    if min(ctx.star_rewrite_tokens, ctx.star_response_tokens, ctx.star_held_out_n) < 1:
+        raise ConfigError("star_rewrite_tokens, star_response_tokens and star_held_out_n must be >= 1")
+
+
+def check_self_improve(ctx: Context) -> None:
+    """The self-improve (I-SHEEP) settings can work."""
+    small = {n: getattr(ctx, n) for n in ("isheep_iterations", "isheep_data_size", "isheep_examples",
+                                          "density_clusters", "density_per_cluster") if getattr(ctx, n) < 1}
+    if small:
+        raise ConfigError(", ".join(f"{n}={v}" for n, v in small.items()) + ": must be >= 1")
+    if not 0 < ctx.isheep_max_rouge <= 1 or ctx.isheep_temperature < 0:
+        raise ConfigError(f"isheep_max_rouge must be in (0, 1] (got {ctx.isheep_max_rouge}) and isheep_temperature "
+                          f">= 0 (got {ctx.isheep_temperature})")
+    if not 1 <= ctx.assess_threshold <= 10:
+        raise ConfigError(f"assess_threshold={ctx.assess_threshold}: ratings run from 1 to 10, so use 1-10")
 
 
 def template_fields(template: str) -> set[str]:

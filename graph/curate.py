@@ -14,6 +14,10 @@ up to three examples, and goes into report.json and report.md.
 | perplexity  | response perplexity given the instruction <= max (I-SHEEP)    | max_perplexity            |
 | ifd         | min_ifd <= IFD < max_ifd on the policy (Cherry LLM)           | min_ifd, max_ifd          |
 | star        | judge score x dual-model IFD > min_star_score (Star-Agents)   | large_model, min_star_score |
+| relevance   | embedding similarity to the nearest observed instruction      | min_relevance             |
+|             | >= min_relevance                                              |                           |
+| format      | a pair's instruction reads as an instruction and its response |                           |
+|             | neither restates it nor carries leftover markers              |                           |
 
 Documents have no (instruction, response) pair: the pair-only steps (isheep aside, which the
 judge's reading of "tell me about <title>" covers) pass them through.
@@ -30,7 +34,7 @@ Dropped = list[tuple[dict, str]]
 StepFn = Callable[[list[dict], Context], tuple[list[dict], Dropped]]
 
 SCORES_NEEDED = {"judge": {"judge"}, "isheep": {"judge"}, "perplexity": {"ifd"}, "ifd": {"ifd"},
-                 "star": {"judge", "ifd", "dual_ifd"}}
+                 "star": {"judge", "ifd", "dual_ifd"}, "relevance": {"relevance"}}
 
 
 def needed_scores(steps: list[str]) -> set[str]:
@@ -134,8 +138,72 @@ def star(rows, ctx):
     return _filter(rows, reason)
 
 
+def relevance_text(row: dict) -> str:
+    """What a row is about: a document's title and text, a pair's instruction."""
+    if row.get("type") == "document":
+        return f"{row.get('title') or ''}. {row.get('text') or ''}".strip(". ")
+    return str(row.get("instruction") or "")
+
+
+def relevance_scores(rows: list[dict], observed: list[str], encode) -> list[float]:
+    """Cosine similarity of each row to its nearest observed instruction (``encode``: texts -> unit vectors)."""
+    import numpy as np
+
+    if not rows or not observed:
+        return [0.0] * len(rows)
+    r = np.asarray(encode([relevance_text(x) for x in rows]), dtype=np.float32)
+    o = np.asarray(encode(list(observed)), dtype=np.float32)
+    return [round(float(v), 4) for v in (r @ o.T).max(axis=1)]
+
+
+def relevance(rows, ctx):
+    def reason(row):
+        r = row.get("relevance")
+        return f"relevance {r:.2f} < {ctx.min_relevance:g} to the nearest observed instruction" \
+            if r is not None and r < ctx.min_relevance else None
+
+    return _filter(rows, reason)
+
+
+# An instruction asks for something: a question, or a request that opens with (or soon uses) a verb
+# of asking. A statement ("The cat sat on the mat.") is data, not an instruction.
+_ASKING = re.compile(
+    r"\b(what|how|why|who|whom|whose|when|where|which|is|are|do|does|did|can|could|should|would|will|"
+    r"write|explain|describe|list|give|name|tell|compare|summari[sz]e|translate|calculate|compute|create|"
+    r"find|identify|define|classify|suggest|generate|provide|rewrite|convert|solve|show|discuss|outline|"
+    r"design|make|choose|select|rank|sort|fill|complete|answer|edit|correct|analy[sz]e|evaluate|"
+    r"predict|imagine|propose|recommend|plan|draft|compose|paraphrase|please|help)\b", re.I)
+_MARKERS = re.compile(r"^\s*(premise|hypothesis|instruction|response|input|output|question|answer)\s*[:#]", re.I)
+
+
+def format_problem(row: dict) -> str | None:
+    """Why a pair is malformed, or None: the 'instruction' is not one, or the response is empty,
+    restates the instruction, or starts with a leftover marker."""
+    from records import has_pair
+
+    if not is_pair(row) or not has_pair(row):
+        return None
+    instruction, response = " ".join(str(row["instruction"]).split()), " ".join(str(row["response"]).split())
+    head = " ".join(instruction.split()[:4])
+    if not (instruction.endswith("?") or _ASKING.search(head)):
+        return "the instruction is a statement, not a request"
+    if _MARKERS.match(response) or _MARKERS.match(instruction):
+        return "a leftover format marker (Premise:, Instruction:, ...)"
+    norm_i, norm_r = instruction.lower().rstrip("?.! "), response.lower().rstrip("?.! ")
+    if norm_r == norm_i or (len(norm_i) > 20 and norm_i in norm_r and len(norm_r) < 1.5 * len(norm_i)):
+        return "the response restates the instruction"
+    if len(norm_r.split()) < 1 or len(norm_r) < 2:
+        return "the response is empty"
+    return None
+
+
+def format_check(rows, ctx):
+    return _filter(rows, format_problem)
+
+
 STEPS: dict[str, StepFn] = {"dedupe": dedupe, "judge": judge_threshold, "isheep": isheep_threshold,
-                            "perplexity": perplexity, "ifd": ifd_band, "star": star}
+                            "perplexity": perplexity, "ifd": ifd_band, "star": star, "relevance": relevance,
+                            "format": format_check}
 
 
 # ---- pipeline -------------------------------------------------------------------------------

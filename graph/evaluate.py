@@ -175,7 +175,7 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
                 "cost": 0.0, "api_calls": [], "dataset_size": 0, "tokens": 0, "seconds": 0.0, "outcome": "no change"}
     changes, fixed = method_settings(c["method"], task, ctx)
     run_dir = Path(ctx.run_dir) / "cells" / _slug(c["task"]) / _slug(c["label"]) / f"seed{c['seed']}"
-    cell_ctx = ctx.replace(**changes, update=c["update"], curation=c["curation"], seed=c["seed"], run_dir=str(run_dir),
+    cell_ctx = ctx.variant(**changes, update=c["update"], curation=c["curation"], seed=c["seed"], run_dir=str(run_dir),
                            step=False)
     inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category") if k in task}
     inputs["original_answers"] = original

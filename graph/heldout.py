@@ -29,10 +29,21 @@ def original_answers(ctx: Context, held_out: list) -> list[str]:
     return answer(ctx, ctx.policy, [it["instruction"] for it in items_of(held_out)])
 
 
-def updated_answers(ctx: Context, held_out: list, updated: dict) -> list[str]:
+def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, list]:
+    """(model spec, prompt of each held-out instruction) for the updated policy."""
     from trainers.update import prompts_for
 
-    spec, prompts = prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"))
+    extra = {}
+    if updated["kind"] == "icl-knn":
+        from llms.embeddings import load_embedder
+
+        extra = {"encode": load_embedder(ctx.embedder).encode, "count_tokens": load_model(ctx, ctx.policy).count_tokens,
+                 "document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
+    return prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"), **extra)
+
+
+def updated_answers(ctx: Context, held_out: list, updated: dict) -> list[str]:
+    spec, prompts = updated_prompts(ctx, held_out, updated)
     return answer(ctx, spec, prompts)
 
 

@@ -86,7 +86,7 @@ def analyse(state: State, ctx: Context) -> dict:
     t0 = time.perf_counter()
     attempt = len(state.get("optimizer_replies") or [])
     last_error = (state.get("parse_log") or [{}])[-1].get("errors") if attempt else None
-    messages = optimizer_messages(ctx, state.get("task") or "task", state["observed"],
+    messages = optimizer_messages(ctx, state.get("description"), state["observed"],
                                   retry_error="; ".join(last_error or []) or None)
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
     temperature = ctx.temperature if attempt == 0 else max(ctx.temperature, 0.7)
@@ -110,8 +110,12 @@ def parse(state: State, ctx: Context) -> dict:
            "calls": [list(c) for c in parsed.calls], "retry": retry}
     out: dict = {"parse_log": [log]}
     if not retry:
+        from graph.optimizer import suspicious_calls
+
         calls, dropped = within_budget(parsed.calls, ctx.costs, ctx.max_calls, ctx.max_cost)
         out["calls"] = calls
+        if not reply.get("fixed_plan"):
+            log["flags"] = suspicious_calls(ctx, calls, state.get("task"))
         out["dropped"] = dropped + [{"reason": e} for e in parsed.errors]
         if not parsed.ok:
             log["gave_up"] = f"no usable reply after {attempt + 1} attempt(s); continuing without data"
@@ -213,9 +217,16 @@ def ifd(state: State, ctx: Context) -> dict:
 def curate(state: State, ctx: Context) -> dict:
     """The curation pipeline (graph/curate.py) over the scored rows; writes dataset.jsonl."""
     from graph.curate import curate as run_pipeline
+    from graph.curate import needed_scores, relevance_scores
     from records import write_jsonl
 
-    dataset, dropped, log = run_pipeline(scored_rows(state), ctx)
+    rows = scored_rows(state)
+    if "relevance" in needed_scores(ctx.curation):
+        from llms.embeddings import load_embedder
+
+        for row, r in zip(rows, relevance_scores(rows, state["observed"], load_embedder(ctx.embedder).encode)):
+            row["relevance"] = r
+    dataset, dropped, log = run_pipeline(rows, ctx)
     write_jsonl(Path(ctx.run_dir) / "dataset.jsonl", dataset)
     return {"dataset": dataset, "dropped_rows": dropped, "curation": log}
 
@@ -231,7 +242,7 @@ def update(state: State, ctx: Context) -> dict:
                             count_tokens=policy.count_tokens if policy else None,
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
                             example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=Path(ctx.run_dir) / "sft",
-                            recipe=ctx.sft_recipe)
+                            recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity)
     return {"updated": updated}
 
 

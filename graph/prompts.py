@@ -155,26 +155,20 @@ Output format: first one or two sentences of analysis, then the calls, exactly l
 or, when no data is needed:
 <api_calls>none</api_calls>"""
 
-OPTIMIZER_TASK = """Target task: {task}
+OPTIMIZER_TASK = """Task: {description}
 Observed instructions:
 {instructions}
 
 What does the policy lack? Write your analysis and the API calls."""
 
-# Two-shot example: one task that needs data (calls named after the instructions' topics) and
-# one that needs none. Shown as earlier chat turns.
-OPTIMIZER_EXAMPLE_NEEDS_DATA = """Target task: rivers
-Observed instructions:
-1. How long is the river Nile?
-2. Which sea does the river Danube flow into?
-3. Which countries does the river Amazon cross?
+# Shown when the task has no description: the optimizer infers it from the instructions. (The
+# task's name is never shown: a file name such as "nq-03-michael-phelps" was copied as a query.)
+OPTIMIZER_NO_DESCRIPTION = "(not given: infer it from the instructions)"
 
-What does the policy lack? Write your analysis and the API calls."""
-
-OPTIMIZER_EXAMPLE_NEEDS_DATA_REPLY = """The policy lacks facts about the Nile, the Danube and the Amazon, and practice answering questions about rivers.
-<api_calls><api>information_retrieval("Nile")</api><api>information_retrieval("Danube")</api><api>information_retrieval("Amazon")</api><api>demonstration_generation("questions about rivers")</api></api_calls>"""
-
-OPTIMIZER_EXAMPLE_NO_DATA = """Target task: greetings
+# Examples shown as earlier chat turns: one task that needs no data, then one that does, rotated
+# by the run's seed among three domains (A, B, C) so a reply cannot lean on one example; calls that
+# copy an example's argument are flagged in the report.
+OPTIMIZER_EXAMPLE_NO_DATA = """Task: greetings
 Observed instructions:
 1. Say hello.
 2. Say good morning.
@@ -184,10 +178,77 @@ What does the policy lack? Write your analysis and the API calls."""
 OPTIMIZER_EXAMPLE_NO_DATA_REPLY = """These are simple greetings the policy already handles; it needs no data.
 <api_calls>none</api_calls>"""
 
+OPTIMIZER_EXAMPLE_A = """Task: questions about the rules of cricket
+Observed instructions:
+1. How many players are on a cricket team?
+2. What does LBW mean in cricket?
+3. How long is a cricket pitch?
+
+What does the policy lack? Write your analysis and the API calls."""
+
+OPTIMIZER_EXAMPLE_A_REPLY = """The policy lacks facts about cricket's rules and practice explaining sports rules.
+<api_calls><api>information_retrieval("Cricket")</api><api>information_retrieval("Leg before wicket")</api><api>demonstration_generation("explaining the rules of a sport")</api></api_calls>"""
+
+OPTIMIZER_EXAMPLE_B = """Task: writing short polite business emails
+Observed instructions:
+1. Write an email declining a meeting invitation.
+2. Write an email asking a colleague for a report.
+
+What does the policy lack? Write your analysis and the API calls."""
+
+OPTIMIZER_EXAMPLE_B_REPLY = """The policy needs examples of the polite business email format more than facts.
+<api_calls><api>demonstration_generation("polite business emails")</api><api>memory_search("write a business email")</api></api_calls>"""
+
+OPTIMIZER_EXAMPLE_C = """Task: the chemistry of cooking
+Observed instructions:
+1. Why does bread dough rise?
+2. What makes a steak turn brown when it is seared?
+
+What does the policy lack? Write your analysis and the API calls."""
+
+OPTIMIZER_EXAMPLE_C_REPLY = """The policy lacks the chemistry behind these kitchen processes; one question needs a detailed answer.
+<api_calls><api>information_retrieval("Maillard reaction")</api><api>information_retrieval("Yeast fermentation")</api><api>question_answering("Why does bread dough rise?")</api></api_calls>"""
+
 # Appended to the task turn when the previous reply could not be parsed.
 OPTIMIZER_RETRY = """
 
 Your previous reply could not be read ({error}). Answer again, ending with an <api_calls> block in exactly the format above."""
+
+# ---- star-agents (graph/star_agents.py) -------------------------------------------------
+
+# An instruction agent's task: rewrite the seed instruction. Its system prompt (below) is what
+# makes one agent differ from another when they share a model. Filled with instruction.
+STAR_REWRITE = """Rewrite the instruction below. Keep its task and topic. Write only the new instruction, not an answer.
+
+Instruction: {instruction}"""
+
+# Where the backend continues raw text, the rewrite starts with this (the parser strips it).
+STAR_REWRITE_REPLY_PREFIX = "Rewritten instruction:"
+
+# System prompts of the default agents (graph/star_agents_pairs.py DEFAULT_AGENTS).
+STAR_SYSTEM_CLARIFY = "You rewrite instructions to be clear and specific: say exactly what the answer must contain."
+STAR_SYSTEM_DEEPEN = ("You rewrite instructions to be more demanding: add one concrete constraint, or ask for "
+                      "reasons or an example. Keep the same topic.")
+STAR_SYSTEM_PLAIN = "You are a helpful assistant."
+STAR_SYSTEM_EXPERT = "You are an expert. Answer accurately and thoroughly, with concrete details and an example."
+STAR_SYSTEM_STEPS = "You are a careful teacher. Answer step by step in a short numbered list, then sum up in one sentence."
+
+# ---- self-improve (I-SHEEP, graph/self_improve.py) ----------------------------------------
+
+# I-SHEEP's instruction-generation prompt (Alpaca's meta prompt, which I-SHEEP uses), asking for
+# one new task instead of a list of 20: a 135M model continues one numbered block, not twenty.
+# tools.self_instruct.encode_prompt appends the sampled pool tasks as "###\nN. Instruction: ...
+# \nN. Input:\n..." blocks and starts the reply with the next "N. Instruction:".
+SELF_INSTRUCT_PROMPT = """You are asked to come up with a new task instruction. It will be given to a language model, and we will evaluate how well the model completes it.
+
+Here are the requirements:
+1. Do not repeat the verbs or topics of the examples: the new task should differ from them.
+2. The type of the task can be open-ended generation, classification, editing, question answering, rewriting, and so on.
+3. A language model should be able to complete it with text alone: no visual or audio output, and no actions such as setting a reminder.
+4. The instruction is in English, 1 to 2 sentences long: an imperative sentence or a question.
+5. If the task needs an input (a text to edit, a list to sort, a passage to read), write a specific, realistic input of at most 100 words; otherwise write <noinput>.
+
+Examples:"""
 
 # Every template above, by name: what Context.prompts may override.
 NAMES = tuple(name for name, value in list(globals().items()) if name.isupper() and isinstance(value, str))

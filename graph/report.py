@@ -57,6 +57,7 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "dropped_calls": state.get("dropped") or [],
         "optimizer_attempts": len(parse_log),
         "parse_gave_up": next((p["gave_up"] for p in parse_log if p.get("gave_up")), None),
+        "flagged_calls": [f for p in parse_log for f in p.get("flags") or []],
         "rows_gathered": sum(len(r.get("rows") or []) for r in state.get("results") or [] if r.get("status") == "ok"),
         "dataset_size": len(state.get("dataset") or []),
         "curation": state.get("curation") or [],
@@ -93,6 +94,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"adjusted_win_rate={h.get('adjusted_win_rate')}"]
     if rep.get("parse_gave_up"):
         lines.append(f"- optimizer: {rep['parse_gave_up']}")
+    for f in rep.get("flagged_calls") or []:
+        lines.append(f"- flagged call {f['name']}({f['arg']!r}): {f['flag']}")
     lines += ["", "## API calls", "", "| # | API | argument | cost | status | rows | cached | seconds |", "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(rep["api_calls"], 1):
         status = c["status"] + (f" ({c['error']})" if c.get("error") else "")

@@ -392,10 +392,29 @@ def test_prompt_overrides_reach_icl_judge_and_self_assessment(tmp_path, models, 
     overrides = {"ICL_PROMPT": "USE-THIS {data}\n\n{instruction}",
                  "SELF_ASSESS_PROMPT": "RATE-ME {instruction} / {response}: Quality: <1-10> Following: <1-10>",
                  "JUDGE_PAIRWISE_SYSTEM": "JUDGE-SYSTEM", "JUDGE_PAIRWISE_PROMPT": "JUDGE-THIS {question} {answer_a} {answer_b}",
-                 "OPTIMIZER_TASK": "PLAN-FOR {task}: {instructions}"}
+                 "OPTIMIZER_TASK": "PLAN-FOR {description}: {instructions}"}
     report = run_with(tmp_path, models, prompts=overrides, judge_mode="pairwise")
     assert any("USE-THIS" in t for t in text_of(policy.history))
     assert sum("RATE-ME" in t for t in text_of(judge.history)) == 3  # one per gathered row
     assert sum(t.startswith("JUDGE-SYSTEM") and "JUDGE-THIS" in t for t in text_of(judge.history)) == 6  # both orders
-    assert "PLAN-FOR capitals" in text_of(optimizer.history)[0]
+    assert "PLAN-FOR (not given: infer it from the instructions)" in text_of(optimizer.history)[0]
     assert report["dataset_size"] == 3 and report["held_out"]["tie"] == 3
+
+
+def test_the_optimizer_sees_a_description_never_the_task_name_and_copies_are_flagged(tmp_path, models, fake_tools):
+    optimizer = models[0]
+    copied = ('<api_calls><api>information_retrieval("capitals")</api><api>information_retrieval("Cricket")</api>'
+              '<api>information_retrieval("Zorbia")</api></api_calls>')
+    optimizer.respond = lambda m: copied
+    task = {**TASK, "description": "Capital cities of made-up countries."}
+    ctx = Context.build({**context(tmp_path).to_dict(), "seed": 0})
+    report = builder.compile().invoke(task, context=ctx)["report"]
+    prompt = "\n".join(m["content"] for m in optimizer.history[0])
+    assert "Task: Capital cities of made-up countries." in prompt and "capitals" not in prompt
+    assert "questions about the rules of cricket" in prompt  # seed 0 shows example A
+    assert [(f["arg"], f["flag"][:30]) for f in report["flagged_calls"]] == [
+        ("capitals", "the argument is the task's nam"), ("Cricket", "the argument is copied from an")]
+    assert "flagged call information_retrieval('capitals')" in (tmp_path / "run" / "report.md").read_text()
+    seed1 = Context.build({**context(tmp_path / "s1").to_dict(), "seed": 1})
+    builder.compile().invoke(task, context=seed1)
+    assert "polite business emails" in "\n".join(m["content"] for m in optimizer.history[-1])

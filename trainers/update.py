@@ -5,12 +5,16 @@ into the graph's state and report):
 
 * ``icl``: the rows packed into the policy's context, best scored first, within a token budget
   (the ADS paper's in-context update): ``{"kind": "icl", "policy", "context", "rows_used", ...}``;
+* ``icl-knn``: for each instruction the policy is asked, the curated rows most similar to it
+  (embedding cosine), packed within the same token budget; rows below ``min_similarity`` are
+  never used, so an instruction no row resembles is asked with no context at all and irrelevant
+  data cannot derail its answer: ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity"}``;
 * ``sft``: a LoRA adapter trained on the rows (``trainers.sft.run_sft``):
   ``{"kind": "sft", "policy": "<base>+<adapter>", "adapter", "rows_used"}``.
 
-``prompts_for(updated, instructions, icl_template)`` gives the model spec to ask and the prompt of
-each held-out instruction: the packed context wrapped in the ICL prompt, or the instruction
-alone for a trained adapter. Templates come in as arguments (graph/prompts.py holds the defaults).
+``prompts_for(updated, instructions, icl_template, ...)`` gives the model spec to ask and the
+prompt of each instruction: the packed context wrapped in the ICL prompt, or the instruction alone
+for a trained adapter. Templates come in as arguments (graph/prompts.py holds the defaults).
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-KINDS = ("icl", "sft")
+KINDS = ("icl", "icl-knn", "sft")
 
 
 def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens: Callable[[str], int] | None = None,
                   icl_token_budget: int = 1024, document_template: str | None = None,
                   example_template: str | None = None, out_dir: str | Path | None = None,
-                  recipe: str | None = None, score: Callable[[dict], float | None] | None = None) -> dict:
+                  recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
+                  min_similarity: float = 0.5) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
+    if kind == "icl-knn":
+        return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
+                "token_budget": icl_token_budget, "min_similarity": min_similarity}
     if kind == "icl":
         from .icl import pack
 
@@ -49,10 +57,42 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
     raise ValueError(f"unknown update {kind!r}: use {' or '.join(KINDS)}")
 
 
-def prompts_for(updated: dict, instructions: Sequence[str], icl_template: str) -> tuple[str, list[str]]:
-    """(model spec, one prompt per instruction) for asking the updated policy."""
-    if updated["kind"] == "icl":
-        from .icl import icl_prompt
+def prompts_for(updated: dict, instructions: Sequence[str], icl_template: str, *, encode=None,
+                count_tokens: Callable[[str], int] | None = None, document_template: str | None = None,
+                example_template: str | None = None) -> tuple[str, list[str]]:
+    """(model spec, one prompt per instruction) for asking the updated policy. ``icl-knn`` also needs
+    ``encode`` (texts -> unit vectors), ``count_tokens`` and the ICL row templates."""
+    from .icl import icl_prompt
 
+    if updated["kind"] == "icl":
         return updated["policy"], [icl_prompt(updated.get("context") or "", i, icl_template) for i in instructions]
+    if updated["kind"] == "icl-knn":
+        if encode is None or count_tokens is None or document_template is None or example_template is None:
+            raise ValueError("icl-knn prompts need encode, count_tokens and the ICL row templates")
+        contexts = nearest_contexts(updated, instructions, encode=encode, count_tokens=count_tokens,
+                                    document_template=document_template, example_template=example_template)
+        return updated["policy"], [icl_prompt(c, i, icl_template) for c, i in zip(contexts, instructions)]
     return updated["policy"], list(instructions)
+
+
+def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
+                     example_template: str) -> list[str]:
+    """Per instruction: the rows at least ``min_similarity`` alike, most similar first, packed in the budget."""
+    import numpy as np
+
+    from .icl import pack
+
+    rows = updated.get("rows") or []
+    if not rows or not instructions:
+        return ["" for _ in instructions]
+    texts = [f"{r.get('title') or ''}. {r.get('text') or ''}" if r.get("type") == "document" else str(r.get("instruction"))
+             for r in rows]
+    sims = np.asarray(encode(list(instructions)), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
+    out = []
+    for row_sims in sims:
+        near = [(float(s), r) for s, r in zip(row_sims, rows) if s >= updated["min_similarity"]]
+        ranked = [{**r, "knn_similarity": s} for s, r in near]
+        packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
+                      score=lambda r: r["knn_similarity"])
+        out.append(packed.text)
+    return out
