@@ -80,3 +80,45 @@ def test_needed_scores_follow_the_steps():
     assert needed_scores(["dedupe"]) == set()
     assert needed_scores(["judge", "perplexity"]) == {"judge", "ifd"}
     assert needed_scores(["star"]) == {"judge", "ifd", "dual_ifd"}
+
+
+def test_format_rejects_malformed_demonstrations():
+    from graph.curate import format_problem
+
+    assert format_problem(pair("What is the capital of France?", "Paris is the capital of France.")) is None
+    assert format_problem(pair("Write a haiku about rain.", "Soft rain on the roof...")) is None
+    # the row that derailed a task: a statement where the instruction should be, a leftover marker as the answer
+    assert format_problem(pair("The cat sat on the mat.", "Premise: the cat sat on the mat.")) == \
+        "the instruction is a statement, not a request"
+    assert format_problem(pair("Name a planet.", "Premise: Mars is a planet.")) == "a leftover format marker (Premise:, Instruction:, ...)"
+    assert format_problem(pair("Explain why the sky is blue.", "Explain why the sky is blue.")) == "the response restates the instruction"
+    assert format_problem(DOC) is None  # documents are not pairs
+    kept, dropped, _ = run([pair("The cat sat on the mat.", "Premise: x"), pair("Why?", "Because.")], curation="format")
+    assert [r["instruction"] for r in kept] == ["Why?"] and dropped[0]["step"] == "format"
+
+
+def test_relevance_drops_rows_far_from_every_observed_instruction():
+    from graph.curate import relevance_scores
+
+    def encode(texts):  # toy unit vectors: "planet" texts along x, everything else along y
+        import numpy as np
+
+        return np.array([[1.0, 0.0] if "planet" in t.lower() or "mars" in t.lower() else [0.0, 1.0] for t in texts])
+
+    rows = [DOC, {"type": "document", "title": "Earth science", "text": "The study of rocks."}, pair("Which planet is red?", "Mars.")]
+    scores = relevance_scores(rows, ["How big is the planet Mars?"], encode)
+    assert scores == [1.0, 0.0, 1.0]
+    kept, dropped, _ = run([{**r, "relevance": s} for r, s in zip(rows, scores)], curation="relevance")
+    assert [r.get("title") or r["instruction"] for r in kept] == ["Mars", "Which planet is red?"]
+    assert dropped[0]["reason"] == "relevance 0.00 < 0.3 to the nearest observed instruction"
+
+
+def test_relevance_and_format_on_the_real_embedder():
+    from graph.curate import relevance_scores
+    from llms.embeddings import load_embedder
+
+    rows = [{"type": "document", "title": "Jupiter", "text": "Jupiter is the largest planet in the Solar System."},
+            {"type": "document", "title": "Earth science", "text": "Earth science is the study of the Earth's rocks."},
+            pair("How many moons does Saturn have?", "Saturn has many moons.")]
+    scores = relevance_scores(rows, ["How big is Jupiter?", "What is Saturn's largest moon?"], load_embedder().encode)
+    assert scores[0] > 0.5 and scores[2] > 0.5 and scores[1] < min(scores[0], scores[2]) - 0.2

@@ -45,3 +45,20 @@ def test_sft_trains_an_adapter_and_names_the_updated_policy(tmp_path, monkeypatc
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown update 'rlhf'"):
         update_policy("rlhf", ROWS, policy="p")
+
+
+def test_icl_knn_gives_each_question_only_the_rows_that_resemble_it():
+    import numpy as np
+
+    def encode(texts):  # toy unit vectors by topic
+        return np.array([[1.0, 0.0] if "Zorbia" in t else [0.0, 1.0] if "Quxland" in t else [0.6, 0.8] for t in texts])
+
+    updated = update_policy("icl-knn", ROWS, policy="fake:p", icl_token_budget=100, min_similarity=0.9)
+    assert updated["kind"] == "icl-knn" and updated["rows_used"] == 2
+    spec, prompts = prompts_for(updated, ["Where is Zorbia?", "Capital of Quxland, please?", "Write a poem."], ICL_PROMPT,
+                                encode=encode, count_tokens=words, **TEMPLATES)
+    assert "Quxton" in prompts[0] and "Velmar" not in prompts[0]
+    assert "Velmar" in prompts[1] and "Quxton" not in prompts[1]
+    assert prompts[2] == "Write a poem."  # nothing resembles it: asked with no context at all
+    with pytest.raises(ValueError, match="icl-knn prompts need encode"):
+        prompts_for(updated, ["q"], ICL_PROMPT)
