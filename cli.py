@@ -24,6 +24,7 @@ COMMANDS = {
     "tasks": "graph.tasks_cli:tasks",
     "evaluate": "graph.evaluate_cli:evaluate",
     "settings": "graph.cli:settings",
+    "star-agents": "graph.star_agents_cli:star_agents",
 }
 
 

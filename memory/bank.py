@@ -1,7 +1,10 @@
 """The instruction memory bank: instruction-response pairs in Chroma, found by instruction meaning.
 
 Rows go in once per instruction (the id is a hash of the normalized instruction), so adding the
-same data twice changes nothing. Vectors come from the project's embedder (``llms.embeddings``),
+same data twice changes nothing. Each row keeps where it came from: ``origin`` (a file, a run),
+``pair`` (the Star-Agents agent pair that wrote it), ``score`` (the score it was kept with) and
+``tags``; ``search`` returns them with the row, so ``memory_search`` hands them to the optimizer.
+The bank is a Chroma folder on disk: it survives restarts. Vectors come from the project's embedder (``llms.embeddings``),
 never Chroma's default model, which would download ONNX weights.
 """
 
@@ -96,7 +99,8 @@ class MemoryBank:
         return self._collection
 
     def add(self, rows: list[dict]) -> dict:
-        """Add rows with an ``instruction`` and a ``response``; returns counts added/duplicate/invalid."""
+        """Add rows with an ``instruction`` and a ``response`` (and optionally ``origin``/``source``,
+        ``pair``, ``score``, ``tags``); returns counts added/duplicate/invalid."""
         fresh: dict[str, dict] = {}
         invalid = 0
         for r in rows:
@@ -104,35 +108,45 @@ class MemoryBank:
             if not ins or not resp:
                 invalid += 1
                 continue
-            fresh.setdefault(instruction_id(ins), {"instruction": ins, "response": resp,
-                                                   "origin": str(r.get("source") or r.get("origin") or "")})
+            fresh.setdefault(instruction_id(ins), {"instruction": ins, "meta": _metadata(r, resp)})
         existing = set(self.collection.get(ids=list(fresh), include=[])["ids"]) if fresh else set()
         new = {i: r for i, r in fresh.items() if i not in existing}
         if new:
-            self.collection.add(
-                ids=list(new), documents=[r["instruction"] for r in new.values()],
-                metadatas=[{"response": r["response"], "origin": r["origin"]} for r in new.values()],
-            )
+            self.collection.add(ids=list(new), documents=[r["instruction"] for r in new.values()],
+                                metadatas=[r["meta"] for r in new.values()])
         return {"added": len(new), "duplicate": len(rows) - invalid - len(new), "invalid": invalid}
 
     def search(self, query: str, k: int = 2) -> list[dict]:
-        """The ``k`` stored rows whose instructions are nearest in meaning to ``query``."""
+        """The ``k`` stored rows whose instructions are nearest in meaning to ``query``, nearest first,
+        each with its similarity (``score``), and the ``pair``, ``data_score`` and ``tags`` it was stored with."""
         n = self.count()
         if n == 0:
             return []
         res = self.collection.query(query_texts=[query], n_results=min(k, n),
                                     include=["documents", "metadatas", "distances"])
-        return [
-            {"type": "memory", "instruction": doc, "response": meta["response"], "score": round(1 - dist, 6),
-             "provenance": {"memory_path": str(self.path), "memory_id": mid, "origin": meta.get("origin", "")}}
-            for mid, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
-        ]
+        out = []
+        for mid, doc, meta, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
+            tags = [t for t in str(meta.get("tags") or "").split(",") if t]
+            out.append({"type": "memory", "instruction": doc, "response": meta["response"], "score": round(1 - dist, 6),
+                        "pair": meta.get("pair") or None, "data_score": meta.get("score"), "tags": tags,
+                        "provenance": {"memory_path": str(self.path), "memory_id": mid, "origin": meta.get("origin", ""),
+                                       "pair": meta.get("pair") or None, "data_score": meta.get("score"), "tags": tags}})
+        return out
 
     def count(self) -> int:
         return self.collection.count()
 
     def stats(self) -> dict:
         return {"path": str(self.path), "embedder": self.embedder_spec, "rows": self.count()}
+
+
+def _metadata(row: dict, response: str) -> dict:
+    """Chroma metadata of a row: scalars only (no None, no lists), so tags are joined with commas."""
+    meta = {"response": response, "origin": str(row.get("source") or row.get("origin") or ""),
+            "pair": str(row.get("pair") or ""), "tags": ",".join(str(t).replace(",", " ") for t in row.get("tags") or [])}
+    if isinstance(row.get("score"), (int, float)) and not isinstance(row.get("score"), bool):
+        meta["score"] = float(row["score"])
+    return meta
 
 
 def read_rows(path: str | Path) -> list[dict]:

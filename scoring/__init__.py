@@ -3,7 +3,7 @@
 | name        | function                          | returns                                   |
 |-------------|-----------------------------------|-------------------------------------------|
 | ifd         | ifd.ifd_scores(llm, rows)          | IFD per row (None: empty response)        |
-| dual_ifd    | ifd.dual_ifd_scores(small, large, rows) | Star-Agents eq. 5 per row, in [-1, 1] |
+| dual_ifd    | ifd.dual_ifd_scores(small, large, rows) | Star-Agents eq. 5 per row, at most 1; None where undefined |
 | perplexity  | ifd.perplexity(llm, rows)          | ppl(response given instruction) per row   |
 | pairwise    | judge.pairwise(llm, qs, a, b)      | Verdict per pair (both orders)            |
 | reward      | reward.reward_pairwise(rm, qs, a, b, tie_margin) | Verdict per pair            |

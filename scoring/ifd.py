@@ -9,14 +9,18 @@ well below 1: the instruction makes the answer easy. Cherry LLM drops pairs with
 
 Dual-model score (Star-Agents eq. 5), small = the policy, large = a stronger model:
 
-    pi_dual_i = (IFD_small_i - IFD_large_i) / max_j |IFD_small_j - IFD_large_j|
+    pi_dual_i = (IFD_small_i - IFD_large_i) / max_j (IFD_small_j - IFD_large_j)
 
 High when the pair is hard for the small model but easy for the large one: data the small model
-can still learn from. Normalization choice: the paper divides by the batch maximum; we divide by
-the maximum *absolute* difference, which is the same whenever the largest difference is positive
-(the usual case) and keeps order and sign when every difference is negative (dividing by a
-negative maximum would flip the ranking). Scores lie in [-1, 1]; a batch whose differences are all
-zero scores 0 everywhere.
+can still learn from. The denominator is the paper's, exactly: the largest *signed* difference
+over the batch, max_j (IFD_small_j - IFD_large_j), not the largest absolute one. So scores are
+at most 1 (the row with the largest difference scores exactly 1) and unbounded below: with
+differences 0.2 and -0.4 the second row scores -2. The equation is undefined when that maximum is
+0 (division by zero: e.g. every difference is 0, as when "large" is the small model itself), and
+when it is negative (every row is easier for the small model) it is defined but meaningless:
+dividing by a negative number flips every sign and the ranking, so the row that is easiest for
+the small model relative to the large one would score highest. In both cases ``dual_ifd``
+returns None for every row rather than a number the paper never meant.
 
 Composite (Star-Agents): pi = pi_llm x pi_dual, with pi_llm the judge's score of the pair
 (0 / 0.5 / 1 for lose / tie / win, or any quality score in [0, 1]).
@@ -61,14 +65,17 @@ def ifd_from_logprobs(cond_lp: Sequence[float], uncond_lp: Sequence[float]) -> f
     return math.exp(mean_nll(cond_lp) - mean_nll(uncond_lp))
 
 
-def dual_ifd(ifd_small: Sequence[float], ifd_large: Sequence[float]) -> list[float]:
-    """Star-Agents eq. 5 over a batch: (IFD_small - IFD_large) / max |IFD_small - IFD_large|."""
+def dual_ifd(ifd_small: Sequence[float], ifd_large: Sequence[float]) -> list[float | None]:
+    """Star-Agents eq. 5 over a batch: (IFD_small_i - IFD_large_i) / max_j (IFD_small_j - IFD_large_j).
+
+    Undefined when the largest difference is 0 (division by zero) and sign-flipped when it is
+    negative (see the module docstring): then every row gets None."""
     if len(ifd_small) != len(ifd_large):
         raise ValueError(f"ifd_small has {len(ifd_small)} scores but ifd_large has {len(ifd_large)}")
     diffs = [s - l for s, l in zip(ifd_small, ifd_large)]
-    scale = max((abs(d) for d in diffs), default=0.0)
-    if scale == 0.0:
-        return [0.0 for _ in diffs]
+    scale = max(diffs, default=0.0)
+    if scale <= 0.0:
+        return [None for _ in diffs]
     return [d / scale for d in diffs]
 
 

@@ -33,12 +33,24 @@ def test_ifd_of_empty_continuation_is_an_error():
         ifd.ifd_from_logprobs([], [-1.0])
 
 
-def test_dual_ifd_eq5_normalization():
-    small, large = [0.9, 0.5, 0.7], [0.5, 0.6, 0.7]  # differences 0.4, -0.1, 0.0
-    assert ifd.dual_ifd(small, large) == pytest.approx([1.0, -0.25, 0.0])
-    # every difference negative: dividing by max|d| keeps the order (a plain max would flip it)
-    assert ifd.dual_ifd([0.1, 0.3], [0.5, 0.4]) == pytest.approx([-1.0, -0.25])
-    assert ifd.dual_ifd([0.5, 0.5], [0.5, 0.5]) == [0.0, 0.0]
+def test_dual_ifd_is_the_papers_equation_on_a_hand_made_table():
+    # eq. 5: (IFD_small_i - IFD_large_i) / max_j (IFD_small_j - IFD_large_j), by hand:
+    #   small  large  difference  / max difference 0.2
+    #   0.9    0.7     0.2         1.0
+    #   0.5    0.9    -0.4        -2.0   (a negative difference larger in size than the max)
+    #   0.6    0.5     0.1         0.5
+    #   0.7    0.7     0.0         0.0
+    assert ifd.dual_ifd([0.9, 0.5, 0.6, 0.7], [0.7, 0.9, 0.5, 0.7]) == pytest.approx([1.0, -2.0, 0.5, 0.0])
+    # dividing by the largest absolute difference instead (0.4) would give 0.5, -1.0, 0.25, 0.0
+    assert ifd.dual_ifd([0.9, 0.5], [0.7, 0.9]) != pytest.approx([0.5, -1.0])
+
+
+def test_dual_ifd_is_none_where_the_equation_is_undefined_or_flips_the_ranking():
+    assert ifd.dual_ifd([0.5, 0.5], [0.5, 0.5]) == [None, None]  # max difference 0: division by zero
+    # every difference negative (-0.4, -0.1): eq. 5 would give 4.0 and 1.0, ranking the row that is
+    # easiest for the small model first; no score rather than an inverted one
+    assert ifd.dual_ifd([0.1, 0.3], [0.5, 0.4]) == [None, None]
+    assert ifd.dual_ifd([], []) == []
     with pytest.raises(ValueError):
         ifd.dual_ifd([0.1], [0.1, 0.2])
 

@@ -1,6 +1,8 @@
 """memory_search: instruction-response pairs stored earlier, nearest in meaning to the query.
 
-The bank changes as rows are added, so this tool reads it live and is never cached.
+Rows come with what they were stored with: the agent pair that wrote them (Star-Agents), the score
+they were kept with (``data_score``) and their tags. The bank grows as star-agents and improve
+runs (``memory_min_score``) add their high scorers, so this tool reads it live and is never cached.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ def run(query: str, ctx) -> ToolOutput:
     rows = bank.search(query, k=ctx.memory_k)
     provenance = {"memory_path": str(bank.path), "embedder": ctx.embedder, "bank_rows": bank.count()}
     if not rows:
-        raise ToolError(f"the memory bank at {bank.path} is empty; add rows with: python cli.py memory add FILE.jsonl",
+        raise ToolError(f"the memory bank at {bank.path} is empty; add rows with: python cli.py memory add FILE.jsonl, "
+                        "or grow it with python cli.py star-agents --seed-data FILE --out DIR",
                         provenance=provenance)
     return ToolOutput(rows=rows, provenance=provenance)
