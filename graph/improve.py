@@ -227,6 +227,17 @@ def curate(state: State, ctx: Context) -> dict:
         for row, r in zip(rows, relevance_scores(rows, state["observed"], load_embedder(ctx.embedder).encode)):
             row["relevance"] = r
     dataset, dropped, log = run_pipeline(rows, ctx)
+    if ctx.memory_min_score is not None:  # high scorers go into the bank: memory_search returns them to later runs
+        from memory import MemoryBank
+
+        good = [r for r in dataset if r.get("type") != "document" and r.get("instruction") and r.get("response")
+                and r.get("score") is not None and r["score"] >= ctx.memory_min_score]
+        if good:
+            MemoryBank(ctx.memory_path, ctx.embedder).add(
+                [{**r, "source": f"improve:{state.get('task') or 'task'}", "tags": ["improve", r.get("type") or "pair"]}
+                 for r in good])
+        for r in good:
+            r["memory_bank"] = True
     write_jsonl(Path(ctx.run_dir) / "dataset.jsonl", dataset)
     return {"dataset": dataset, "dropped_rows": dropped, "curation": log}
 

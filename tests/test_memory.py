@@ -57,3 +57,35 @@ def test_memory_cli(tmp_path):
     assert "rows: 3" in runner.invoke(main, ["memory", "stats", *bank]).output
     empty = runner.invoke(main, ["memory", "search", "x", "--path", str(tmp_path / "empty")])
     assert empty.exit_code == 1 and "is empty" in empty.output
+
+
+def test_rows_keep_pair_score_and_tags_across_a_fresh_process(tmp_path):
+    """Written by one process, read by another: the row, its agent pair, score and tags survive,
+    and a near-duplicate of a stored instruction finds that row first."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import ROOT
+
+    bank_dir = tmp_path / "bank"
+    write = textwrap.dedent(f"""
+        from memory import MemoryBank
+        print(MemoryBank({str(bank_dir)!r}).add([
+            {{"instruction": "Describe the process of making crepes.", "response": "Whisk, rest, fry thin.",
+              "pair": "clarify+expert", "score": 0.75, "tags": ["star-agents", "memory"], "source": "star-agents:demo"}},
+            *{ROWS!r}]))
+    """)
+    read = textwrap.dedent(f"""
+        import json
+        from memory import MemoryBank
+        print(json.dumps(MemoryBank({str(bank_dir)!r}).search("Describe how crepes are made", k=2)))
+    """)
+    run = lambda code: subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,  # noqa: E731
+                                      check=True, timeout=300).stdout.strip().splitlines()[-1]
+    assert run(write) == "{'added': 4, 'duplicate': 0, 'invalid': 0}"
+    first, second = json.loads(run(read))
+    assert first["instruction"] == "Describe the process of making crepes." and first["score"] > second["score"]
+    assert first["pair"] == "clarify+expert" and first["data_score"] == 0.75 and first["tags"] == ["star-agents", "memory"]
+    assert first["provenance"]["origin"] == "star-agents:demo"
+    assert second["pair"] is None and second["data_score"] is None and second["tags"] == []  # added without them
