@@ -86,6 +86,10 @@ def start(state: StarState, ctx: Context) -> dict:
     from graph.star_agents_pairs import initial_probabilities, parse_agents, sampled_pairs
 
     check_seeds(state.get("seeds") or [], state.get("source") or "seeds")
+    if ctx.star_held_out:  # a bad held-out file fails now, not after every seed and three trainings
+        from graph.star_agents_out import held_out_items
+
+        held_out_items(ctx.star_held_out, ctx.star_held_out_n)
     start_p = None
     if ctx.star_probabilities:
         loaded = json.loads(Path(ctx.star_probabilities).expanduser().read_text(encoding="utf-8"))

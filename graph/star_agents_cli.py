@@ -85,6 +85,14 @@ def star_agents(seed_data, out, limit, resume, thread, db, config_file, sets, no
             seeds = load_seeds(seed_data, limit)
             named["run_dir"] = str((Path(out) if out else Path("runs") / f"star-agents-{time.strftime('%Y%m%d-%H%M%S')}").resolve())
             ctx = build_context(config_file, sets, named, no_cache=no_cache)
+            if ctx.star_held_out:
+                from graph.star_agents_out import held_out_items
+                from records import RecordError
+
+                try:
+                    held_out_items(ctx.star_held_out, ctx.star_held_out_n)
+                except (RecordError, ValueError) as e:
+                    raise click.ClickException(f"--held-out: {e}") from None
             inputs = {"seeds": seeds, "source": Path(seed_data).name}
             thread = store.new_thread("star-agents", ctx, thread)
             click.echo(f"thread {thread}: {len(seeds)} seeds from {seed_data} -> {ctx.run_dir}", err=True)

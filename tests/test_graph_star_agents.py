@@ -260,3 +260,24 @@ def test_cli_runs_resumes_and_refuses_a_malformed_seed_file(tmp_path, star_model
     again = runner.invoke(main, ["star-agents", "--resume", out["thread"], "--db", str(tmp_path / "c.sqlite")])
     assert again.exit_code == 0 and json.loads(again.output[again.output.index("{"):])["counts"]["seeds"] == 2
     assert math.isclose(sum(out["probabilities"].values()), 1.0)
+
+
+def test_training_sets_and_held_out_files(tmp_path, star_models, shared_data):
+    from graph.star_agents_out import held_out_items, records, training_sets
+
+    ctx = star_context(tmp_path, star_m=3, star_l=0)
+    _, _, values = run(tmp_path, ctx)
+    recs = records(ctx.run_dir, values["done"])
+    sets = training_sets(recs)
+    assert [r["messages"][1]["content"] for r in sets["curated"]] == [r["candidates"][r["kept"]]["response"] for r in recs]
+    assert [r["response"] for r in sets["seed"]] == [s.get("output") or s.get("response") for s in SEEDS]
+    assert len(sets["random"]) == sum(r["random"] is not None for r in recs) > 0
+    assert all(r["pair_source"] != "base" for r in sets["random"])  # a random *generated* candidate, never the seed
+    # held-out files: Vicuna's turns, WizardLM's Instruction; the first N
+    vicuna = held_out_items(shared_data / "vicuna-bench" / "question.jsonl", 3)
+    assert len(vicuna) == 3 and vicuna[0]["instruction"] == "How can I improve my time management skills?"
+    assert held_out_items(shared_data / "wizardlm-testset" / "WizardLM_testset.jsonl", 1)[0]["instruction"].startswith("If a car")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt_id": 1}\n')
+    with pytest.raises(ValueError, match="item 0: no instruction"):
+        held_out_items(bad, 5)
