@@ -23,7 +23,9 @@ COMMANDS = {
     "runs": "graph.cli:runs",
     "tasks": "graph.tasks_cli:tasks",
     "evaluate": "graph.evaluate_cli:evaluate",
+    "refine": "graph.refine_cli:refine",
     "settings": "graph.cli:settings",
+    "self-improve": "graph.self_improve_cli:self_improve",
     "star-agents": "graph.star_agents_cli:star_agents",
 }
 

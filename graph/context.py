@@ -79,7 +79,8 @@ class Context:
     cache_path: str = _f(describe="Persistent tool-call cache (SQLite).", factory=lambda: str(ads_home() / "tool_cache.sqlite"))
     memory_path: str = _f(describe="Chroma instruction memory bank folder.", factory=lambda: str(ads_home() / "memory"))
     # -- generation -----------------------------------------------------------------------
-    temperature: float = _f(0.0, describe="Sampling temperature of the optimizer's first reply, the policy's answers and QA (0: greedy).")
+    temperature: float = _f(0.0, describe="Sampling temperature of the policy's answers, QA and (unless optimizer_temperature is set) the optimizer's first reply (0: greedy).")
+    optimizer_temperature: float | None = _f(None, describe="Sampling temperature of the optimizer's first reply; None: temperature. Refine samples trajectories with it.")
     max_new_tokens: int = _f(256, describe="Longest generation of the optimizer and the tools.")
     seed: int = _f(0, describe="Seed for sampling and data splits.")
     batch_size: int = _f(8, describe="Prompts per batched generation or scoring pass.")
@@ -102,6 +103,7 @@ class Context:
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction.")
     judge_max_new_tokens: int = _f(512, describe="Longest reply of the pairwise judge.")
+    measure: bool = _f(True, describe="Measure the update on the held-out instructions; refine turns it off and measures all trajectories of a task in shared batches.")
     memory_min_score: float | None = _f(None, describe="improve: curated pair rows whose score (the judge's, 0..1) is at least this go into the memory bank (memory_path), so memory_search returns them later; None: improve never writes the bank.")
     # -- star-agents (python cli.py star-agents) ------------------------------------------
     star_agents: dict = _f(describe="Star-Agents agents by name: {role: instruction|response, kind: model|seed (seed: hand on the seed's own text), model: spec (null: the policy), prompt: its system prompt's name in graph/prompts.py, temperature, top_p}.",
@@ -130,6 +132,14 @@ class Context:
     isheep_density: bool = _f(False, describe="Self-improve: also thin dense regions: k-means over embeddings (embedder), a seeded sample of density_per_cluster from each of density_clusters clusters.")
     density_clusters: int = _f(8, also="isheep_density", describe="Self-improve with isheep_density: k-means clusters over the selected pairs' embeddings.")
     density_per_cluster: int = _f(4, also="isheep_density", describe="Self-improve with isheep_density: pairs kept from each cluster (a seeded sample).")
+    # -- refine (learning the optimizer) ---------------------------------------------------
+    refine_samples: int = _f(5, describe="Refine: sampled optimizer trajectories per training task and iteration (K), besides the 3 default ones.")
+    refine_temperature: float = _f(0.8, describe="Refine: sampling temperature of the optimizer's trajectories (above 0, so they differ).")
+    cost_tier: float = _f(0.1, describe="Refine: the cost tier tau of pair selection (chosen: cheapest in the top tier; rejected: costliest in the bottom tier).")
+    refine_iterations: int = _f(1, describe="Refine: DPO iterations after the rejection-sampling one.")
+    refine_steps: int = _f(-1, describe="Refine: training steps of the optimizer per iteration; -1: the recipe's epochs.")
+    optimizer_sft_recipe: str | None = _f(None, describe="Refine: LoRA SFT recipe of the rejection-sampling iteration (default recipes/sft_lora.yaml).")
+    optimizer_dpo_recipe: str | None = _f(None, describe="Refine: LoRA DPO recipe of the later iterations (default recipes/dpo_lora.yaml).")
     # -- run ------------------------------------------------------------------------------
     run_dir: str = _f("runs/latest", describe="Folder for trajectory.json, dataset.jsonl, report.json/md, adapters.")
     step: bool = _f(False, describe="Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit.")

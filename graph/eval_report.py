@@ -43,6 +43,9 @@ def _method_row(name: str, cells: list[dict], seed: int) -> dict:
                dataset_size_mean=round(sum(c.get("dataset_size", 0) for c in cells) / n, 2),
                tokens=sum(c.get("tokens", 0) for c in cells),
                wall_s=round(sum(c.get("seconds", 0.0) for c in cells), 1),
+               parse_rate=(round(sum(c["parse_ok"] for c in parsed) / len(parsed), 3)
+                           if (parsed := [c for c in cells if c.get("parse_ok") is not None]) else None),
+               flagged_calls=sum(c.get("flagged_calls", 0) for c in cells),
                tasks_hurt=sum(1 for c in cells if c.get("outcome") == "hurt"),
                tasks_helped=sum(1 for c in cells if c.get("outcome") == "helped"))
     return out
@@ -125,8 +128,7 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("verified accuracy gain (points)" if verified else "adjusted win rate vs original (%)")
     ax.set_title("held-out gain by method (95% bootstrap interval)")
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    fig.tight_layout()
-    fig.savefig(out_dir / "accuracy_by_method.png", dpi=110)
+    fig.savefig(out_dir / "accuracy_by_method.png", dpi=110, bbox_inches="tight")
     written.append(out_dir / "accuracy_by_method.png")
     plt.close(fig)
 
@@ -137,8 +139,7 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
     ax.set_xlabel("API cost per task")
     ax.set_ylabel("gain (points)" if verified else "adjusted win rate (%)")
     ax.set_title("cost vs gain")
-    fig.tight_layout()
-    fig.savefig(out_dir / "cost_vs_gain.png", dpi=110)
+    fig.savefig(out_dir / "cost_vs_gain.png", dpi=110, bbox_inches="tight")
     written.append(out_dir / "cost_vs_gain.png")
     plt.close(fig)
 
@@ -154,8 +155,7 @@ def plots(report: dict, out_dir: Path) -> list[Path]:
     if apis:
         ax.legend(fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    fig.tight_layout()
-    fig.savefig(out_dir / "calls_by_api.png", dpi=110)
+    fig.savefig(out_dir / "calls_by_api.png", dpi=110, bbox_inches="tight")
     written.append(out_dir / "calls_by_api.png")
     plt.close(fig)
     return written

@@ -193,7 +193,9 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     return {**base, "category": task.get("category"), "items": item_rows(task["task"], rep["items"], task.get("category")),
             "cost": rep["cost_total"], "api_calls": rep["api_calls"], "dataset_size": rep["dataset_size"],
             "tokens": rep.get("tokens", 0), "seconds": round(time.perf_counter() - t0, 2),
-            "outcome": rep["outcome"]["verdict"], "run_dir": rep["run_dir"]}
+            "outcome": rep["outcome"]["verdict"], "run_dir": rep["run_dir"],
+            "parse_ok": None if fixed is not None else rep["parse_gave_up"] is None,
+            "flagged_calls": len(rep.get("flagged_calls") or [])}
 
 
 def _slug(text: str) -> str:

@@ -47,23 +47,46 @@ def updated_answers(ctx: Context, held_out: list, updated: dict) -> list[str]:
     return answer(ctx, spec, prompts)
 
 
-def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] | None = None) -> dict:
-    """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
+def compare_answers(ctx: Context, items: list[dict], new: list[str], original: list[str]):
+    """``scoring.compare`` with the run's judge settings: updated (A) vs original (B) per item."""
     from scoring.compare import compare, is_verifiable
 
+    verifiable_only = ctx.judge_mode == "verify" or (ctx.judge_mode == "auto" and all(map(is_verifiable, items)))
+    return compare(items, new, original, mode=ctx.judge_mode,
+                   judge=None if verifiable_only or ctx.reward_model else load_model(ctx, ctx.judge),
+                   judge_system=ctx.prompt("JUDGE_PAIRWISE_SYSTEM"), judge_template=ctx.prompt("JUDGE_PAIRWISE_PROMPT"),
+                   reward_model=ctx.reward_model, tie_margin=ctx.tie_margin, batch_size=ctx.batch_size,
+                   judge_max_new_tokens=ctx.judge_max_new_tokens, judge_reading=ctx.judge_reading,
+                   judge_quality=(ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
+                   judge_tie_margin=ctx.judge_tie_margin)
+
+
+def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] | None = None) -> dict:
+    """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
     items = items_of(held_out)
     original = original if original is not None else original_answers(ctx, held_out)
     new = updated_answers(ctx, held_out, updated)
-    verifiable_only = ctx.judge_mode == "verify" or (ctx.judge_mode == "auto" and all(map(is_verifiable, items)))
-    result = compare(items, new, original, mode=ctx.judge_mode,
-                     judge=None if verifiable_only or ctx.reward_model else load_model(ctx, ctx.judge),
-                     judge_system=ctx.prompt("JUDGE_PAIRWISE_SYSTEM"), judge_template=ctx.prompt("JUDGE_PAIRWISE_PROMPT"),
-                     reward_model=ctx.reward_model, tie_margin=ctx.tie_margin, batch_size=ctx.batch_size,
-                     judge_max_new_tokens=ctx.judge_max_new_tokens, judge_reading=ctx.judge_reading,
-                     judge_quality=(ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
-                     judge_tie_margin=ctx.judge_tie_margin)
+    result = compare_answers(ctx, items, new, original)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
                 "by": by, "reason": v.reasoning, "passed": list(p) if p is not None else None}
                for it, o, u, v, by, p in zip(items, original, new, result.verdicts, result.by, result.passed)]
     return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy}
+
+
+def measure_many(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[dict]:
+    """``measure`` for many updates of one task, with every updated policy's answers generated in
+    shared batches: all prompts for one model go through it together, each distinct prompt once.
+    Returns per update {"summary", "judge", "accuracy", "passed", "winners"}."""
+    items = items_of(held_out)
+    prompts = [updated_prompts(ctx, held_out, u) for u in updates]
+    answers: dict[tuple[str, str], str] = {}
+    for spec in dict.fromkeys(spec for spec, _ in prompts):
+        unique = list(dict.fromkeys(p for s, ps in prompts if s == spec for p in ps))
+        answers.update({(spec, p): a for p, a in zip(unique, answer(ctx, spec, unique))})
+    out = []
+    for spec, ps in prompts:
+        result = compare_answers(ctx, items, [answers[(spec, p)] for p in ps], original)
+        out.append({"summary": result.summary, "judge": result.judge, "accuracy": result.accuracy,
+                    "passed": result.passed, "winners": [v.winner for v in result.verdicts]})
+    return out

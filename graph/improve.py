@@ -89,7 +89,8 @@ def analyse(state: State, ctx: Context) -> dict:
     messages = optimizer_messages(ctx, state.get("description"), state["observed"],
                                   retry_error="; ".join(last_error or []) or None)
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
-    temperature = ctx.temperature if attempt == 0 else max(ctx.temperature, 0.7)
+    first = ctx.temperature if ctx.optimizer_temperature is None else ctx.optimizer_temperature
+    temperature = first if attempt == 0 else max(first, 0.7)
     gen = load_model(ctx, ctx.optimizer).generate(
         [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
                                         seed=ctx.seed + attempt))[0][0]
@@ -262,6 +263,8 @@ def evaluate(state: State, ctx: Context) -> dict:
     """Original vs updated policy on the held-out instructions: verifier if possible, else judge."""
     from graph.heldout import measure
 
+    if not ctx.measure:
+        return {"evaluation": {"skipped": "measure=false: the caller measures the update itself"}}
     return {"evaluation": measure(ctx, state.get("held_out") or [], state["updated"],
                                   original=state.get("original_answers"))}
 

@@ -26,7 +26,10 @@ def api_calls(state: dict) -> list[dict]:
 
 def outcome(summary: dict | None, accuracy: dict | None) -> dict:
     """helped / hurt / no change, from the verified accuracy when there is one, else win vs lose."""
-    s = summary or {}
+    if summary is None:
+        return {"verdict": "not measured", "text": "the update was not measured (measure=false)", "delta": None,
+                "gained": None, "lost": None}
+    s = summary
     if accuracy:
         delta = accuracy["updated"] - accuracy["original"]
         gained, lost = accuracy["gained"], accuracy["lost"]
@@ -37,7 +40,8 @@ def outcome(summary: dict | None, accuracy: dict | None) -> dict:
         text = (f"{gained} held-out answers better, {lost} worse, {s.get('tie', 0)} ties, "
                 f"{s.get('no_verdict', 0)} without a verdict")
     verdict = "helped" if gained > lost else "hurt" if lost > gained else "no change"
-    return {"verdict": verdict, "text": f"the update {verdict}: {text}", "delta": delta, "gained": gained, "lost": lost}
+    said = {"helped": "the update helped", "hurt": "the update hurt", "no change": "the update made no difference"}[verdict]
+    return {"verdict": verdict, "text": f"{said}: {text}", "delta": delta, "gained": gained, "lost": lost}
 
 
 def build_report(state: dict, ctx: Context, timings: dict) -> dict:

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from graph.context import Context
 
 # graph name -> module exporting ``builder`` and ``recursion_limit(ctx, inputs)``
-GRAPHS = {"improve": "graph.improve", "evaluate": "graph.evaluate", "star-agents": "graph.star_agents"}
+GRAPHS = {"improve": "graph.improve", "evaluate": "graph.evaluate", "star-agents": "graph.star_agents",
+          "self-improve": "graph.self_improve", "refine": "graph.refine"}
 
 OnUpdate = Callable[[str, dict], None]
 OnInterrupt = Callable[[Any], Any]

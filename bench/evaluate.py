@@ -1,0 +1,101 @@
+"""The dev suite: methods x update variants x curation strategies on tasks built from ../shared/data.
+
+Builds (once, under $ADS_HOME/tasks/dev-*) NQ-open knowledge tasks (answers checked by the
+verifier; only questions whose answer a retrieved passage states) and WizardLM skill tasks (the
+pairwise judge), then runs the evaluation harness on one split and prints one row per method
+side by side: verified accuracy original -> updated with the paired gained / lost counts, the
+gain's 95% interval, the adjusted win rate, tasks hurt / helped, cost per task.
+
+    .venv/bin/python bench/evaluate.py --suite nq --split validation \
+        --methods original,retrieval,self-instruct,rule-qa,prompting --updates icl,icl-knn \
+        --curation dedupe,judge --curation dedupe,format,relevance
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+SHARED = ROOT.parent / "shared" / "data"
+SUITES = {
+    "nq": {"source": SHARED / "nq-open" / "NQ-open.dev.jsonl", "label": None},
+    "wizardlm": {"source": SHARED / "wizardlm-testset" / "WizardLM_testset.jsonl", "label": "Skill"},
+}
+
+
+def suite_dir(name: str, seed: int) -> Path:
+    """Build the suite's tasks once (seeded) and return their folder."""
+    from graph.build_tasks import build
+    from llms.embeddings import load_embedder
+    from llms.registry import ads_home
+    from tools.corpus import ensure_corpus
+
+    out = ads_home() / "tasks" / f"dev-{name}-seed{seed}"
+    if not (out / "manifest.json").exists():
+        spec = SUITES[name]
+        corpus = ensure_corpus("wiki-offline") if spec["label"] is None else None
+        build(spec["source"], out, name=name, label=spec["label"], seed=seed, corpus=corpus,
+              embedder=None if spec["label"] else load_embedder(corpus.embedder if corpus else None),
+              log=lambda m: print(m, file=sys.stderr))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=list(SUITES), default="nq")
+    ap.add_argument("--split", choices=["train", "validation", "test"], default="validation")
+    ap.add_argument("--methods", default="original,retrieval,self-instruct,rule-qa,prompting")
+    ap.add_argument("--updates", default=None, help="comma-separated update kinds to compare (default: Context.update)")
+    ap.add_argument("--curation", action="append", default=None, help="a curation strategy (comma-separated steps); repeat")
+    ap.add_argument("--tasks", type=int, default=None, help="only the first N tasks of the split")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any Context setting")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    if not SHARED.exists():
+        sys.exit(f"{SHARED} not found: the dev suite reads ../shared/data beside the repo")
+
+    from graph.context import Context
+    from graph.runs import RunStore
+    from graph.tasks import load_tasks
+
+    tasks = load_tasks(suite_dir(args.suite, args.seed), split=args.split, seed=args.seed)[: args.tasks]
+    out = Path(args.out or f"runs/bench-eval-{args.suite}-{args.split}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    settings = dict(item.split("=", 1) for item in args.set)
+    ctx = Context.build({**settings, "run_dir": str(out), "seed": args.seed})
+    inputs = {"tasks": tasks, "methods": args.methods.split(",")}
+    if args.updates:
+        inputs["updates"] = args.updates.split(",")
+    if args.curation:
+        inputs["curations"] = [c.split(",") for c in args.curation]
+    t0 = time.perf_counter()
+    done = []
+    _, values = RunStore(out / "checkpoints.sqlite").start(
+        "evaluate", inputs, ctx, on_update=lambda node, u: done.extend(u.get("done") or []) or (
+            node == "cell" and print(f"  [{time.perf_counter() - t0:6.0f}s] {u['done'][-1]['task']} / "
+                                     f"{u['done'][-1]['method']}: {u['done'][-1]['outcome']}", file=sys.stderr)))
+    rep = values["eval_report"]
+    held = sum(len(t["held_out"]) for t in tasks)
+    print(f"suite {args.suite} ({args.split}): {len(tasks)} tasks, {held} held-out items; policy {ctx.policy}, "
+          f"judge {ctx.judge} ({ctx.judge_reading}); {time.perf_counter() - t0:.0f} s; report {out / 'eval_report.md'}\n")
+    print(f"{'method':<40}{'accuracy':>16}{'gain':>8}{'95% CI':>16}{'gained/lost':>13}{'adj.win':>9}"
+          f"{'hurt/helped':>13}{'cost/task':>10}")
+    for r in rep["methods"]:
+        acc = f"{r['accuracy_original']:.1%}->{r['accuracy_updated']:.1%}" if r.get("verified") else "-"
+        gain = f"{r['accuracy_gain'] * 100:+.1f}" if r.get("verified") else "-"
+        ci = r["accuracy_gain_ci"]
+        ci = f"[{ci[0] * 100:+.1f},{ci[1] * 100:+.1f}]" if ci else "-"
+        win = f"{r['adjusted_win_rate']:.3f}" if r["adjusted_win_rate"] is not None else "-"
+        print(f"{r['method']:<40}{acc:>16}{gain:>8}{ci:>16}{str(r.get('gained', '-')) + '/' + str(r.get('lost', '-')):>13}"
+              f"{win:>9}{str(r['tasks_hurt']) + '/' + str(r['tasks_helped']):>13}{r['cost_per_task']:>10g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The refine graph: learn the optimizer from measured gain and cost (the ADS paper's Algorithm 1).
+
+originals (the policy's held-out answers, once per training task)
+  -> trajectory (one per step: K sampled optimizer trajectories + 3 default ones per task, each an
+                 improve run without measurement; graph/refine_steps.py)
+  -> reward (one task per step: every trajectory's update measured in shared batches, cached)
+  -> train (pairs by cost tier tau; iteration 0: rejection sampling = LoRA SFT on the chosen
+            trajectories; iterations 1..N: DPO on chosen / rejected, from the previous adapter)
+  -> validate (the new optimizer against the prompting baseline on the validation tasks,
+               through the evaluation harness)
+  -> trajectory of the next iteration ... -> report (refine_report.json / .md, refine.png)
+
+Every iteration's adapter is kept: ``improve --optimizer local:<base>+<run_dir>/iter<i>/optimizer/adapter``.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated
+
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from graph.context import Context, node
+
+
+def _merge(a: dict | None, b: dict | None) -> dict:
+    return {**(a or {}), **(b or {})}
+
+
+class RefineInput(TypedDict, total=False):
+    train: list[dict]  # training tasks (graph.tasks.load_task), each with held-out items
+    validation: list[dict]  # validation tasks: the refined optimizer is measured on them after every iteration
+
+
+class RefineOutput(TypedDict, total=False):
+    refine_report: dict
+
+
+class RefineState(RefineInput, RefineOutput, total=False):
+    iteration: int  # 0: rejection sampling; 1..N: DPO
+    jobs: list[dict]  # this iteration's trajectories to run: {"task", "kind", "k"}
+    planned_iterations: int  # 1 (rejection sampling) + Context.refine_iterations (DPO)
+    optimizers: list[str]  # optimizer spec per iteration, [0] = the untrained one
+    originals: Annotated[dict, _merge]  # train task -> original held-out answers
+    trajectories: Annotated[list[dict], operator.add]  # every finished trajectory, all iterations
+    rewarded: Annotated[dict, _merge]  # "<iteration>|<task>" -> the task's trajectories with rewards
+    reward_stats: Annotated[list[dict], operator.add]
+    iterations: Annotated[list[dict], operator.add]  # per iteration: pairs, training, validation
+
+
+def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
+    tasks = len((inputs or {}).get("train") or [])
+    per_iteration = tasks * (ctx.refine_samples + 3) + tasks + 3
+    return tasks + (ctx.refine_iterations + 1) * per_iteration + 20
+
+
+def _current(state: RefineState) -> list[dict]:
+    return [t for t in state.get("trajectories") or [] if t["iteration"] == state.get("iteration", 0)]
+
+
+# ---- nodes ---------------------------------------------------------------------------------
+
+@node("originals")
+def originals(state: RefineState, ctx: Context) -> dict:
+    """The original policy's answers to one training task's held-out instructions."""
+    from graph.heldout import original_answers
+
+    if not state.get("train"):
+        raise ValueError("refine needs training tasks (python cli.py tasks build, then --tasks DIR)")
+    task = next(t for t in state["train"] if t["task"] not in (state.get("originals") or {}))
+    out = {"originals": {task["task"]: original_answers(ctx, task["held_out"])}}
+    if not state.get("optimizers"):
+        from graph.refine_steps import jobs_for
+
+        out.update(optimizers=[ctx.optimizer], iteration=0, jobs=jobs_for(state["train"], ctx.refine_samples),
+                   planned_iterations=1 + ctx.refine_iterations)
+    return out
+
+
+@node("trajectory")
+def trajectory(state: RefineState, ctx: Context) -> dict:
+    """The next trajectory of this iteration (an improve run, checkpointed as its own thread)."""
+    from graph.refine_steps import run_trajectory
+
+    job = state["jobs"][len(_current(state))]
+    task = next(t for t in state["train"] if t["task"] == job["task"])
+    i = state.get("iteration", 0)
+    return {"trajectories": [run_trajectory(ctx, job, task, i, state["optimizers"][i])]}
+
+
+@node("reward")
+def reward(state: RefineState, ctx: Context) -> dict:
+    """Rewards of one task's trajectories, measured together."""
+    from graph.refine_steps import reward_task
+
+    i = state.get("iteration", 0)
+    task = next(t for t in state["train"] if f"{i}|{t['task']}" not in (state.get("rewarded") or {}))
+    mine = [t for t in _current(state) if t["task"] == task["task"]]
+    rewarded, stats = reward_task(ctx, task, mine, state["originals"][task["task"]])
+    slim = [{k: v for k, v in t.items() if k not in ("updated", "messages")} | {"messages": t["messages"]}
+            for t in rewarded]
+    return {"rewarded": {f"{i}|{task['task']}": slim}, "reward_stats": [{"iteration": i, "task": task["task"], **stats}]}
+
+
+@node("train")
+def train(state: RefineState, ctx: Context) -> dict:
+    """Pairs by cost tier, then rejection sampling (iteration 0) or DPO (later) of the optimizer."""
+    from trainers.session import with_adapter
+    from trainers.tiers import select_pair
+
+    i = state.get("iteration", 0)
+    pairs, no_pair = [], []
+    for task in state["train"]:
+        scored = state["rewarded"][f"{i}|{task['task']}"]
+        picked = select_pair([t["reward"] for t in scored], [t["cost"] for t in scored], tau=ctx.cost_tier)
+        if picked is None:
+            no_pair.append(task["task"])
+            continue
+        chosen, rejected = scored[picked[0]], scored[picked[1]]
+        pairs.append({"task": task["task"], "prompt": chosen["messages"], "chosen": chosen["reply"],
+                      "rejected": rejected["reply"], "chosen_kind": chosen["kind"], "rejected_kind": rejected["kind"],
+                      "chosen_reward": chosen["reward"], "rejected_reward": rejected["reward"],
+                      "chosen_cost": chosen["cost"], "rejected_cost": rejected["cost"]})
+    record = {"iteration": i, "method": "rejection sampling" if i == 0 else "dpo", "pairs": pairs,
+              "tasks_without_pair": no_pair, "optimizer_before": state["optimizers"][i]}
+    out_dir = Path(ctx.run_dir) / f"iter{i}" / "optimizer"
+    cfg = {"max_steps": ctx.refine_steps} if ctx.refine_steps > 0 else None
+    if not pairs:
+        record["note"] = "every task's trajectories tied: nothing to learn, the optimizer is unchanged"
+        return {"iterations": [record], "optimizers": state["optimizers"] + [state["optimizers"][i]]}
+    if i == 0:
+        from trainers.sft import run_sft
+
+        rows = [{"prompt": p["prompt"], "completion": [{"role": "assistant", "content": p["chosen"]}]} for p in pairs]
+        adapter = run_sft(cfg, rows, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_sft_recipe)
+    else:
+        from trainers.dpo import run_dpo
+
+        rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
+        adapter = run_dpo(cfg, rows, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_dpo_recipe)
+    spec = with_adapter(state["optimizers"][i], adapter)
+    record.update(adapter=str(adapter), optimizer_after=spec, train_rows=len(rows))
+    return {"iterations": [record], "optimizers": state["optimizers"] + [spec]}
+
+
+@node("validate")
+def validate(state: RefineState, ctx: Context) -> dict:
+    """The new optimizer vs the untrained one on the validation tasks (the evaluation harness)."""
+    from graph.runs import RunStore
+
+    i = state.get("iteration", 0)
+    record = dict(state["iterations"][-1])
+    if state.get("validation"):
+        store = RunStore(Path(ctx.run_dir) / "validation.sqlite")
+        thread = f"validate-iter{i}"
+        spec = state["optimizers"][i + 1]
+        vctx = ctx.variant(run_dir=str(Path(ctx.run_dir) / f"iter{i}" / "validation"), step=False)
+        try:
+            exists = store.conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone()
+            values = store.resume(thread) if exists else store.start(
+                "evaluate", {"tasks": state["validation"], "methods": ["prompting", f"ads={spec}"]}, vctx, thread=thread)[1]
+        finally:
+            store.close()
+        rows = values["eval_report"]["methods"]
+        record["validation"] = {"prompting": rows[0], "refined": rows[1]}
+    from graph.refine_steps import jobs_for
+
+    return {"iterations": [{**record, "validated": True}], "iteration": i + 1,
+            "jobs": jobs_for(state["train"], ctx.refine_samples)}
+
+
+@node("report")
+def report(state: RefineState, ctx: Context) -> dict:
+    from graph import refine_report
+
+    return {"refine_report": refine_report.write(state, ctx)}
+
+
+# ---- routers and wiring ---------------------------------------------------------------------
+
+def after_originals(state: RefineState) -> str:
+    return "originals" if len(state.get("originals") or {}) < len(state["train"]) else "trajectory"
+
+
+def after_trajectory(state: RefineState) -> str:
+    return "trajectory" if len(_current(state)) < len(state["jobs"]) else "reward"
+
+
+def after_reward(state: RefineState) -> str:
+    i = state.get("iteration", 0)
+    done = sum(1 for k in state.get("rewarded") or {} if k.startswith(f"{i}|"))
+    return "reward" if done < len(state["train"]) else "train"
+
+
+def after_validate(state: RefineState) -> str:
+    trained = sum(1 for r in state.get("iterations") or [] if r.get("validated"))
+    return "trajectory" if trained < state["planned_iterations"] else "report"
+
+
+builder = StateGraph(RefineState, context_schema=Context, input_schema=RefineInput, output_schema=RefineOutput)
+builder.add_node("originals", originals)
+builder.add_node("trajectory", trajectory)
+builder.add_node("reward", reward)
+builder.add_node("train", train)
+builder.add_node("validate", validate)
+builder.add_node("report", report)
+builder.add_edge(START, "originals")
+builder.add_conditional_edges("originals", after_originals, ["originals", "trajectory"])
+builder.add_conditional_edges("trajectory", after_trajectory, ["trajectory", "reward"])
+builder.add_conditional_edges("reward", after_reward, ["reward", "train"])
+builder.add_edge("train", "validate")
+builder.add_conditional_edges("validate", after_validate, ["trajectory", "report"])
+builder.add_edge("report", END)
+
+graph = builder.compile()
+graph.name = "refine"

@@ -1,0 +1,147 @@
+"""What one refine iteration does to a task: run its trajectories, reward them, pick a pair.
+
+A trajectory is one improve run with its held-out measurement turned off (``measure=false``):
+the optimizer's prompt and reply, the data its calls bought, the ICL (or SFT) update of the
+policy. Each is its own checkpointed thread in ``<run_dir>/trajectories.sqlite``, so a killed
+refine resumes inside the trajectory it was in and never pays for a finished call again.
+
+Rewards come per task: every trajectory's updated policy answers the task's held-out instructions
+in shared batches (``graph.heldout.measure_many``), against the original answers computed once;
+S(A) is the verified accuracy gain where items carry answers, else the adjusted win rate minus 0.5.
+Rewards are cached by (task, curated-data hash, policy, evaluation settings) in
+``<run_dir>/rewards.sqlite``: two trajectories that bought the same data are evaluated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from graph.context import Context
+
+# The three default trajectories of Algorithm 1: (name, API, argument source, the reply's analysis)
+DEFAULTS = (
+    ("default:retrieval", "information_retrieval", "observed",
+     "The policy lacks facts these instructions need: one search for each of them."),
+    ("default:qa", "question_answering", "observed",
+     "The policy answers these questions badly: a stronger model answers each of them."),
+    ("default:demonstrations", "demonstration_generation", "topic",
+     "The policy needs examples of this kind of instruction."),
+)
+
+
+def default_plan(kind: str, task: dict) -> list[dict]:
+    _, api, source, _ = next(d for d in DEFAULTS if d[0] == kind)
+    if source == "observed":
+        return [{"name": api, "arg": o} for o in task["observed"]]
+    topic = task.get("description") or task["observed"][0]
+    return [{"name": api, "arg": " ".join(topic.split()[:12])}]
+
+
+def plan_reply(kind: str, plan: list[dict]) -> str:
+    """The optimizer's reply that would have made ``plan`` (what rejection sampling and DPO learn)."""
+    analysis = next(d[3] for d in DEFAULTS if d[0] == kind)
+    calls = "".join(f'<api>{c["name"]}("{c["arg"]}")</api>' for c in plan)
+    return f"{analysis}\n<api_calls>{calls}</api_calls>"
+
+
+def jobs_for(tasks: list[dict], samples: int) -> list[dict]:
+    """Every trajectory of an iteration: ``samples`` sampled ones and the defaults, per task."""
+    return [{"task": t["task"], "kind": f"sample:{k}", "k": k} for t in tasks for k in range(samples)] + \
+        [{"task": t["task"], "kind": kind, "k": None} for t in tasks for kind, *_ in DEFAULTS]
+
+
+def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
+    """One trajectory as an improve run (no measurement); its prompt, reply, data, cost."""
+    from graph.optimizer import optimizer_messages
+    from graph.runs import RunStore
+
+    seed = ctx.seed + 1000 * iteration + (job["k"] or 0)
+    run_dir = Path(ctx.run_dir) / f"iter{iteration}" / _slug(task["task"]) / _slug(job["kind"])
+    cell = ctx.variant(optimizer=optimizer, optimizer_temperature=ctx.refine_temperature, seed=seed,
+                       run_dir=str(run_dir), measure=False, step=False)
+    inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category") if k in task}
+    plan = None if job["k"] is not None else default_plan(job["kind"], task)
+    if plan is not None:
+        inputs["plan"] = plan
+    thread = f"iter{iteration}|{task['task']}|{job['kind']}"
+    store = RunStore(Path(ctx.run_dir) / "trajectories.sqlite")
+    t0 = time.perf_counter()
+    try:
+        exists = store.conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone()
+        values = store.resume(thread) if exists else store.start("improve", inputs, cell, thread=thread)[1]
+    finally:
+        store.close()
+    rep = values["report"]
+    reply = plan_reply(job["kind"], plan) if plan is not None else values["optimizer_replies"][-1]["text"]
+    return {"task": task["task"], "kind": job["kind"], "iteration": iteration, "thread": thread,
+            "messages": optimizer_messages(cell, task.get("description"), task["observed"]), "reply": reply,
+            "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
+            "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def data_key(task: str, updated: dict, ctx: Context) -> str:
+    """What decides a reward: the task, the updated policy (its data), the evaluation settings."""
+    body = {"task": task, "policy": ctx.policy, "updated": {k: v for k, v in updated.items() if k not in ("rows_dropped",)},
+            "eval": [ctx.eval_max_new_tokens, ctx.temperature, ctx.seed, ctx.judge_mode, ctx.judge, ctx.judge_reading,
+                     ctx.reward_model, ctx.dtype, ctx.prompts.get("ICL_PROMPT")]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class RewardCache:
+    """Rewards by ``data_key``, in SQLite beside the run (survives a restart)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(path), timeout=30)
+        self.conn.execute("CREATE TABLE IF NOT EXISTS rewards (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get(self, key: str) -> dict | None:
+        row = self.conn.execute("SELECT value FROM rewards WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO rewards VALUES (?, ?)", (key, json.dumps(value)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def reward_of(measurement: dict) -> float:
+    """S(A): verified accuracy gain where the items carry answers, else adjusted win rate - 0.5."""
+    acc = measurement.get("accuracy")
+    if acc:
+        return acc["updated"] - acc["original"]
+    rate = measurement["summary"].get("adjusted_win_rate")
+    return (rate - 0.5) if rate is not None else 0.0
+
+
+def reward_task(ctx: Context, task: dict, trajectories: list[dict], original: list[str]) -> tuple[list[dict], dict]:
+    """Rewards of one task's trajectories (cached ones reused, the rest measured in shared batches)."""
+    from graph.heldout import measure_many
+
+    cache = RewardCache(Path(ctx.run_dir) / "rewards.sqlite")
+    try:
+        keys = [data_key(task["task"], t["updated"], ctx) for t in trajectories]
+        known = {k: cache.get(k) for k in dict.fromkeys(keys)}
+        todo = [k for k, v in known.items() if v is None]
+        first = {k: t for k, t in zip(keys, trajectories)}
+        t0 = time.perf_counter()
+        for k, m in zip(todo, measure_many(ctx, task["held_out"], [first[k]["updated"] for k in todo], original=original)):
+            known[k] = {"reward": reward_of(m), "accuracy": m["accuracy"], "summary": m["summary"]}
+            cache.put(k, known[k])
+        stats = {"trajectories": len(trajectories), "measured": len(todo), "cache_hits": len(trajectories) - len(todo),
+                 "seconds": round(time.perf_counter() - t0, 2)}
+    finally:
+        cache.close()
+    return [{**t, "data_key": k, **known[k]} for t, k in zip(trajectories, keys)], stats
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "x"
