@@ -7,7 +7,8 @@ mean over the rating tokens (``scoring.logprob``), so a small model's rating alw
 otherwise the reply is parsed as text, and a reply without both numbers gives None for the
 missing one (such pairs are counted and never pass a threshold).
 
-Filters (each returns the kept rows and counts, never drops silently):
+Filters (each returns the kept rows and counts, with every dropped row and its reason in
+``stats["dropped_rows"]`` as ``(row, reason)``; never drops silently):
 * ``threshold_filter``: both ratings >= threshold (default 8, as I-SHEEP);
 * ``perplexity_filter``: drop pairs whose response perplexity (given the instruction) is > 50;
 * ``density_filter``: k-means (scikit-learn) over embeddings, then a seeded sample of the same size from each
@@ -135,13 +136,20 @@ def assess_by_rating_tokens(llm, texts: Sequence[str], *, batch_size: int = 8) -
 
 def threshold_filter(rows: Sequence[dict], assessments: Sequence[Assessment], *,
                      threshold: float = 8) -> tuple[list[dict], dict]:
-    """Keep rows whose quality and following ratings are both >= threshold."""
+    """Keep rows whose quality and following ratings are both >= threshold (a rating exactly at
+    the threshold is kept; an unparsable one never is)."""
     if len(rows) != len(assessments):
         raise ValueError(f"{len(rows)} rows but {len(assessments)} assessments")
-    kept = [r for r, a in zip(rows, assessments)
-            if a.parsed and a.quality >= threshold and a.following >= threshold]
+    kept, dropped = [], []
+    for r, a in zip(rows, assessments):
+        if not a.parsed:
+            dropped.append((r, "no rating (the assessment did not parse)"))
+        elif a.quality < threshold or a.following < threshold:
+            dropped.append((r, f"ratings quality {round(a.quality, 3):g} / following {round(a.following, 3):g} below {threshold:g}"))
+        else:
+            kept.append(r)
     unparsable = sum(not a.parsed for a in assessments)
-    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "unparsable": unparsable}
+    return kept, {"kept": len(kept), "dropped": len(dropped), "unparsable": unparsable, "dropped_rows": dropped}
 
 
 def perplexity_filter(llm, rows: Sequence[dict], *, max_ppl: float = 50.0,
@@ -151,7 +159,9 @@ def perplexity_filter(llm, rows: Sequence[dict], *, max_ppl: float = 50.0,
 
     ppl = perplexity(llm, rows, batch_size=batch_size or DEFAULT_BATCH_SIZE)
     kept = [r for r, p in zip(rows, ppl) if p is not None and p <= max_ppl]
-    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "perplexities": ppl}
+    dropped = [(r, "empty response: no perplexity" if p is None else f"perplexity {p:.1f} > {max_ppl:g}")
+               for r, p in zip(rows, ppl) if p is None or p > max_ppl]
+    return kept, {"kept": len(kept), "dropped": len(dropped), "perplexities": ppl, "dropped_rows": dropped}
 
 
 def density_filter(rows: Sequence[dict], embed: Callable[[list[str]], Sequence[Sequence[float]]], *,
@@ -159,7 +169,7 @@ def density_filter(rows: Sequence[dict], embed: Callable[[list[str]], Sequence[S
     """Cluster the rows' embeddings (``embed(texts) -> vectors``, text = instruction + response)
     and keep a seeded random sample of up to ``per_cluster`` rows from each cluster, in input order."""
     if not rows:
-        return [], {"kept": 0, "dropped": 0, "clusters": []}
+        return [], {"kept": 0, "dropped": 0, "clusters": [], "dropped_rows": []}
     import numpy as np
     from sklearn.cluster import KMeans
 
@@ -174,4 +184,7 @@ def density_filter(rows: Sequence[dict], embed: Callable[[list[str]], Sequence[S
         sizes.append(len(members))
         keep.update(rng.sample(members, min(per_cluster, len(members))))
     kept = [r for i, r in enumerate(rows) if i in keep]
-    return kept, {"kept": len(kept), "dropped": len(rows) - len(kept), "clusters": sizes}
+    size_of = dict(zip(sorted(set(labels.tolist())), sizes))
+    dropped = [(r, f"cluster {labels[i]} of {size_of[labels[i]]} rows: not among its {per_cluster} sampled")
+               for i, r in enumerate(rows) if i not in keep]
+    return kept, {"kept": len(kept), "dropped": len(dropped), "clusters": sizes, "dropped_rows": dropped}

@@ -32,7 +32,9 @@ def test_self_assess_and_threshold_filter(fake_llm):
     assert found[2].score is None and not found[2].parsed
     assert "[Instruction]\ni1" in llm.history[1][-1]["content"] and "r1" in llm.history[1][-1]["content"]
     kept, stats = assess.threshold_filter(rows, found, threshold=8)
-    assert kept == rows[:1] and stats == {"kept": 1, "dropped": 2, "unparsable": 1}
+    assert kept == rows[:1] and {k: stats[k] for k in ("kept", "dropped", "unparsable")} == {"kept": 1, "dropped": 2, "unparsable": 1}
+    assert stats["dropped_rows"] == [(rows[1], "ratings quality 9 / following 7 below 8"),
+                                     (rows[2], "no rating (the assessment did not parse)")]
     kept, _ = assess.threshold_filter(rows, found, threshold=7)
     assert kept == rows[:2]
 
@@ -57,3 +59,14 @@ def test_density_filter_samples_each_cluster():
     assert {r["instruction"].split()[0] for r in kept} == {"dup", "far"}
     again, _ = assess.density_filter(rows, embed, n_clusters=2, per_cluster=1, seed=3)
     assert again == kept  # seeded
+
+
+def test_threshold_filter_keeps_a_rating_exactly_at_the_threshold():
+    rows = [{"instruction": f"i{k}", "response": f"r{k}"} for k in range(4)]
+    found = [assess.Assessment(8.0, 8.0), assess.Assessment(7.999, 9.0), assess.Assessment(10.0, 7.99),
+             assess.Assessment(8.0, None)]
+    kept, stats = assess.threshold_filter(rows, found, threshold=8)
+    assert kept == rows[:1]
+    assert [why for _, why in stats["dropped_rows"]] == [
+        "ratings quality 7.999 / following 9 below 8", "ratings quality 10 / following 7.99 below 8",
+        "no rating (the assessment did not parse)"]

@@ -1,0 +1,267 @@
+"""The self-improve graph (I-SHEEP): a model aligns itself from a few seed tasks, round after round.
+
+Every stage of every iteration is its own graph step, so an interrupted run resumes at the last
+finished stage of the last iteration and never runs a finished one again:
+
+generate  the current model writes new tasks (instruction + optional input) in context from a
+          sample of the seed pool (tools.self_instruct, SELF_INSTRUCT_PROMPT)
+filter    Self-Instruct's heuristics: length, banned words, punctuation / non-English start, leaked
+          prompt markers, ROUGE-L > isheep_max_rouge against the seeds and every earlier task
+respond   the current model answers each task zero-shot; empty answers are dropped
+assess    the current model rates each pair 1-10 for quality and following (scoring.assess; by
+          log-probs where the backend gives them)
+select    both ratings >= assess_threshold; then perplexity <= max_perplexity (isheep_perplexity)
+          and a k-means density sample (isheep_density)
+train     LoRA SFT (trainers.update) under isheep_setting: one_base (the base on this
+          iteration's data), one_last (the current model further), total_base (the base on all so far)
+evaluate  the new model against the base policy on the held-out instructions, through the
+          evaluation harness (graph.evaluate.evaluate_updates: verifiers where items carry
+          answers/checks, else the pairwise judge in both orders)
+-> generate (next iteration, with the model just trained) | report (graph/self_improve_report.py)
+
+Every iteration keeps its files in ``<run_dir>/iter<N>/``: candidates.jsonl, pairs.jsonl (rated),
+dataset.jsonl (trained on), dropped.jsonl (with stage and reason), sft/adapter, eval/.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
+
+from graph.context import Context, context_of, load_model, node
+from graph.state import add_timings
+
+STAGES = ("generate", "filter", "respond", "assess", "select", "train", "evaluate")
+
+
+class SelfImproveInput(TypedDict, total=False):
+    """What a host passes in."""
+
+    name: str  # a name for the run's reports (e.g. the seed file's stem)
+    seeds: list[dict]  # the seed pool: {"instruction", "input"?, "output"?, "id"?} (tools.self_instruct.as_task)
+    held_out: list  # held-out instructions (str) or {"instruction", "answers"?, "checks"?}
+
+
+class SelfImproveOutput(TypedDict, total=False):
+    report: dict  # graph.self_improve_report.build
+
+
+class SelfImproveState(SelfImproveInput, SelfImproveOutput, total=False):
+    iteration: int  # the iteration in progress, from 1
+    model: str  # its current model (it generates, answers and rates): the base, then the last trained
+    rows: list[dict]  # this iteration's rows as the last finished stage left them
+    instructions: list[str]  # this iteration's tasks that passed the heuristics (the pool grows by them)
+    updated: dict  # this iteration's trained policy (trainers.update.update_policy)
+    log: Annotated[list[dict], operator.add]  # per stage and filter: {iteration, stage, step, in, kept, dropped, examples}
+    iterations: Annotated[list[dict], operator.add]  # one record per finished iteration
+    timings: Annotated[dict, add_timings]  # seconds per stage, summed over iterations
+
+
+def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
+    """One step per stage of every iteration, the report, and a margin."""
+    return len(STAGES) * ctx.isheep_iterations + 10
+
+
+def iter_dir(ctx: Context, iteration: int) -> Path:
+    return Path(ctx.run_dir) / f"iter{iteration}"
+
+
+def _entry(iteration: int, stage: str, step: str, n_in: int, kept: int, dropped=(), **extra) -> dict:
+    return {"iteration": iteration, "stage": stage, "step": step, "in": n_in, "kept": kept, "dropped": n_in - kept,
+            "examples": [{"instruction": str(r.get("instruction") or "")[:160], "reason": why} for r, why in list(dropped)[:3]],
+            **extra}
+
+
+def _record_drops(ctx: Context, iteration: int, stage: str, dropped) -> None:
+    """Append the stage's dropped rows (with reason) to the iteration's dropped.jsonl."""
+    import json
+
+    path = iter_dir(ctx, iteration) / "dropped.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for row, why in dropped:
+            f.write(json.dumps({"stage": stage, "reason": why, "instruction": row.get("instruction"),
+                                "input": row.get("input"), "response": row.get("response")}, ensure_ascii=False) + "\n")
+
+
+# ---- nodes ------------------------------------------------------------------------------
+
+@node("generate")
+def generate(state: SelfImproveState, ctx: Context) -> dict:
+    """The current model writes isheep_data_size new tasks from samples of the seed pool."""
+    from records import write_jsonl
+    from tools.self_instruct import generate_instructions
+
+    done = state.get("iterations") or []
+    i = len(done) + 1
+    model = done[-1]["model"] if done else ctx.policy
+    (iter_dir(ctx, i) / "dropped.jsonl").unlink(missing_ok=True)  # a re-run of this stage starts the file anew
+    rows = generate_instructions(load_model(ctx, model), state["seeds"], n=ctx.isheep_data_size,
+                                 prompt=ctx.prompt("SELF_INSTRUCT_PROMPT"), examples_per_prompt=ctx.isheep_examples,
+                                 temperature=ctx.isheep_temperature, seed=ctx.seed * 1000 + i,
+                                 batch_size=ctx.batch_size, max_new_tokens=ctx.max_new_tokens)
+    write_jsonl(iter_dir(ctx, i) / "candidates.jsonl", rows)
+    return {"iteration": i, "model": model, "rows": rows, "updated": None,
+            "log": [_entry(i, "generate", "tasks parsed from the replies", ctx.isheep_data_size, len(rows))]}
+
+
+@node("filter")
+def filter_tasks(state: SelfImproveState, ctx: Context) -> dict:
+    """Self-Instruct's heuristic filters; near-duplicates against the seeds and all earlier tasks."""
+    from tools.self_instruct import heuristic_filters
+
+    i = state["iteration"]
+    pool = [s["instruction"] for s in state["seeds"]] + [t for r in state.get("iterations") or [] for t in r["instructions"]]
+    kept, dropped, log = heuristic_filters(state["rows"], pool, max_rouge=ctx.isheep_max_rouge)
+    _record_drops(ctx, i, "filter", dropped)
+    return {"rows": kept, "instructions": [r["instruction"] for r in kept],
+            "log": [{"iteration": i, "stage": "filter", **e} for e in log]}
+
+
+@node("respond")
+def respond(state: SelfImproveState, ctx: Context) -> dict:
+    """The current model answers every task zero-shot; pairs with an empty answer are dropped."""
+    from records import instruction_of
+    from tools.self_instruct import filter_empty_outputs
+
+    i, rows = state["iteration"], state["rows"]
+    answers = load_model(ctx, state["model"]).complete(
+        [instruction_of(r) for r in rows], max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature,
+        seed=ctx.seed, batch_size=ctx.batch_size) if rows else []
+    pairs = [{"type": "demonstration", "source": "self-instruct", "instruction": r["instruction"], "input": r.get("input", ""),
+              "response": a.strip(), "provenance": {**{k: v for k, v in r["provenance"].items() if k != "raw"},
+                                                    "answered_by": state["model"]}}
+             for r, a in zip(rows, answers)]
+    kept, dropped = filter_empty_outputs(pairs)
+    _record_drops(ctx, i, "respond", dropped)
+    return {"rows": kept, "log": [_entry(i, "respond", "non-empty answer", len(pairs), len(kept), dropped)]}
+
+
+@node("assess")
+def assess(state: SelfImproveState, ctx: Context) -> dict:
+    """The current model rates its own pairs (quality, following; 1-10)."""
+    from graph.improve import judge_questions
+    from records import write_jsonl
+    from scoring.assess import self_assess
+
+    i, rows = state["iteration"], state["rows"]
+    found = self_assess(load_model(ctx, state["model"]), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
+                        binary=judge_questions(ctx), reading=ctx.judge_reading, batch_size=ctx.batch_size) if rows else []
+    rated = [{**r, "assessment": a.to_dict()} for r, a in zip(rows, found)]
+    write_jsonl(iter_dir(ctx, i) / "pairs.jsonl", rated)
+    readings = sorted({a.reading for a in found})
+    return {"rows": rated, "log": [_entry(i, "assess", f"rated ({', '.join(readings) or '-'})", len(rows), len(rows))]}
+
+
+@node("select")
+def select(state: SelfImproveState, ctx: Context) -> dict:
+    """Pairs rated >= assess_threshold on both axes; then the optional perplexity and density filters."""
+    from records import write_jsonl
+    from scoring.assess import Assessment, density_filter, perplexity_filter, threshold_filter
+    from tools.self_instruct import run_filters
+
+    i, rows = state["iteration"], state["rows"]
+
+    def threshold(rs):
+        found = [Assessment(quality=r["assessment"]["quality"], following=r["assessment"]["following"]) for r in rs]
+        return _dropped(threshold_filter(rs, found, threshold=ctx.assess_threshold))
+
+    steps = [(f"ratings >= {ctx.assess_threshold}", threshold)]
+    if ctx.isheep_perplexity:
+        steps.append((f"perplexity <= {ctx.max_perplexity:g}", lambda rs: _dropped(perplexity_filter(
+            load_model(ctx, state["model"]), rs, max_ppl=ctx.max_perplexity, batch_size=ctx.batch_size))))
+    if ctx.isheep_density:
+        from llms.embeddings import load_embedder
+
+        steps.append(("density", lambda rs: _dropped(density_filter(
+            rs, load_embedder(ctx.embedder).encode, n_clusters=ctx.density_clusters,
+            per_cluster=ctx.density_per_cluster, seed=ctx.seed))))
+    kept, dropped, log = run_filters(rows, steps)
+    _record_drops(ctx, i, "select", dropped)
+    write_jsonl(iter_dir(ctx, i) / "dataset.jsonl", kept)
+    log[0]["ratings"] = rating_summary(rows)
+    return {"rows": kept, "log": [{"iteration": i, "stage": "select", **e} for e in log]}
+
+
+def _dropped(result):
+    kept, stats = result
+    return kept, stats["dropped_rows"]
+
+
+def rating_summary(rows: list[dict]) -> dict:
+    """min / median / max of each axis over the rated pairs (how the threshold sits in them)."""
+    import statistics
+
+    out = {}
+    for axis in ("quality", "following"):
+        values = [r["assessment"][axis] for r in rows if r["assessment"].get(axis) is not None]
+        out[axis] = [round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2)] if values else None
+    out["unrated"] = sum(1 for r in rows if r["assessment"].get("assess_score") is None)
+    out["reading"] = ", ".join(sorted({r["assessment"].get("reading") or "-" for r in rows})) or None
+    return out
+
+
+@node("train")
+def train(state: SelfImproveState, ctx: Context) -> dict:
+    """LoRA SFT under isheep_setting; the adapter goes to iter<N>/sft/adapter."""
+    from trainers.update import update_policy
+
+    i, done = state["iteration"], state.get("iterations") or []
+    rows = state["rows"]
+    if ctx.isheep_setting == "total_base":
+        rows = [r for rec in done for r in rec["dataset"]] + rows
+    base = state["model"] if ctx.isheep_setting == "one_last" else ctx.policy
+    updated = update_policy("sft", rows, policy=base, out_dir=iter_dir(ctx, i) / "sft", recipe=ctx.sft_recipe)
+    return {"updated": {**updated, "trained_from": base, "setting": ctx.isheep_setting},
+            "log": [_entry(i, "train", f"trained ({ctx.isheep_setting})", len(rows), len(rows))]}
+
+
+@node("evaluate")
+def evaluate(state: SelfImproveState, ctx: Context) -> dict:
+    """The iteration's model against the base policy on the held-out instructions (the harness)."""
+    from graph.evaluate import evaluate_updates
+
+    i, updated = state["iteration"], state["updated"]
+    name = f"iter{i}"
+    rep = evaluate_updates(ctx, [{"task": state.get("name") or "self-improve", "held_out": state["held_out"]}],
+                           {name: updated}, iter_dir(ctx, i) / "eval")
+    record = {"iteration": i, "generated_by": state["model"], "model": updated["policy"], "updated": updated,
+              "dataset": state["rows"], "instructions": state.get("instructions") or [],
+              "evaluation": rep["methods"][0], "cells": rep["cells_detail"]}
+    return {"iterations": [record]}
+
+
+@node("report")
+def report(state: SelfImproveState, ctx: Context) -> dict:
+    """report.json, report.md and metric_by_iteration.png across the iterations."""
+    from graph.self_improve_report import build
+
+    return {"report": build(state, ctx)}
+
+
+# ---- routers ----------------------------------------------------------------------------
+
+def after_evaluate(state: SelfImproveState, runtime: Runtime[Context]) -> str:
+    return "generate" if len(state.get("iterations") or []) < context_of(runtime).isheep_iterations else "report"
+
+
+# ---- wiring -----------------------------------------------------------------------------
+
+builder = StateGraph(SelfImproveState, context_schema=Context, input_schema=SelfImproveInput,
+                     output_schema=SelfImproveOutput)
+for name, fn in (("generate", generate), ("filter", filter_tasks), ("respond", respond), ("assess", assess),
+                 ("select", select), ("train", train), ("evaluate", evaluate), ("report", report)):
+    builder.add_node(name, fn)
+builder.add_edge(START, "generate")
+for a, b in zip(STAGES, STAGES[1:]):
+    builder.add_edge(a, b)
+builder.add_conditional_edges("evaluate", after_evaluate, ["generate", "report"])
+builder.add_edge("report", END)
+
+graph = builder.compile()
+graph.name = "self-improve"
