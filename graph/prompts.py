@@ -237,8 +237,8 @@ STAR_SYSTEM_STEPS = "You are a careful teacher. Answer step by step in a short n
 
 # I-SHEEP's instruction-generation prompt (Alpaca's meta prompt, which I-SHEEP uses), asking for
 # one new task instead of a list of 20: a 135M model continues one numbered block, not twenty.
-# tools.self_instruct.encode_prompt appends the sampled pool tasks as "###\nN. Instruction: ...
-# \nN. Input:\n..." blocks and starts the reply with the next "N. Instruction:".
+# {examples}: the sampled pool tasks as "###\nN. Instruction: ...\nN. Input:\n..." blocks
+# (tools.self_instruct.encode_prompt); the reply is started with the next "N. Instruction:".
 SELF_INSTRUCT_PROMPT = """You are asked to come up with a new task instruction. It will be given to a language model, and we will evaluate how well the model completes it.
 
 Here are the requirements:
@@ -248,7 +248,8 @@ Here are the requirements:
 4. The instruction is in English, 1 to 2 sentences long: an imperative sentence or a question.
 5. If the task needs an input (a text to edit, a list to sort, a passage to read), write a specific, realistic input of at most 100 words; otherwise write <noinput>.
 
-Examples:"""
+Examples:
+{examples}"""
 
 # Every template above, by name: what Context.prompts may override.
 NAMES = tuple(name for name, value in list(globals().items()) if name.isupper() and isinstance(value, str))

@@ -20,7 +20,7 @@ evaluate  the new model against the base policy on the held-out instructions, th
 -> generate (next iteration, with the model just trained) | report (graph/self_improve_report.py)
 
 Every iteration keeps its files in ``<run_dir>/iter<N>/``: candidates.jsonl, pairs.jsonl (rated),
-dataset.jsonl (trained on), dropped.jsonl (with stage and reason), sft/adapter, eval/.
+dataset.jsonl (trained on), dropped_<stage>.jsonl (each with its reason), sft/adapter, eval/.
 """
 
 from __future__ import annotations
@@ -78,15 +78,13 @@ def _entry(iteration: int, stage: str, step: str, n_in: int, kept: int, dropped=
 
 
 def _record_drops(ctx: Context, iteration: int, stage: str, dropped) -> None:
-    """Append the stage's dropped rows (with reason) to the iteration's dropped.jsonl."""
-    import json
+    """The stage's dropped rows with their reasons, in iter<N>/dropped_<stage>.jsonl (rewritten
+    whole, so a stage run again after an interruption leaves no duplicates)."""
+    from records import write_jsonl
 
-    path = iter_dir(ctx, iteration) / "dropped.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        for row, why in dropped:
-            f.write(json.dumps({"stage": stage, "reason": why, "instruction": row.get("instruction"),
-                                "input": row.get("input"), "response": row.get("response")}, ensure_ascii=False) + "\n")
+    write_jsonl(iter_dir(ctx, iteration) / f"dropped_{stage}.jsonl",
+                [{"stage": stage, "reason": why, **{k: row.get(k) for k in ("instruction", "input", "response")}}
+                 for row, why in dropped])
 
 
 # ---- nodes ------------------------------------------------------------------------------
@@ -100,7 +98,6 @@ def generate(state: SelfImproveState, ctx: Context) -> dict:
     done = state.get("iterations") or []
     i = len(done) + 1
     model = done[-1]["model"] if done else ctx.policy
-    (iter_dir(ctx, i) / "dropped.jsonl").unlink(missing_ok=True)  # a re-run of this stage starts the file anew
     rows = generate_instructions(load_model(ctx, model), state["seeds"], n=ctx.isheep_data_size,
                                  prompt=ctx.prompt("SELF_INSTRUCT_PROMPT"), examples_per_prompt=ctx.isheep_examples,
                                  temperature=ctx.isheep_temperature, seed=ctx.seed * 1000 + i,
@@ -161,6 +158,7 @@ def assess(state: SelfImproveState, ctx: Context) -> dict:
 @node("select")
 def select(state: SelfImproveState, ctx: Context) -> dict:
     """Pairs rated >= assess_threshold on both axes; then the optional perplexity and density filters."""
+    from graph.self_improve_report import rating_summary
     from records import write_jsonl
     from scoring.assess import Assessment, density_filter, perplexity_filter, threshold_filter
     from tools.self_instruct import run_filters
@@ -191,19 +189,6 @@ def select(state: SelfImproveState, ctx: Context) -> dict:
 def _dropped(result):
     kept, stats = result
     return kept, stats["dropped_rows"]
-
-
-def rating_summary(rows: list[dict]) -> dict:
-    """min / median / max of each axis over the rated pairs (how the threshold sits in them)."""
-    import statistics
-
-    out = {}
-    for axis in ("quality", "following"):
-        values = [r["assessment"][axis] for r in rows if r["assessment"].get(axis) is not None]
-        out[axis] = [round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2)] if values else None
-    out["unrated"] = sum(1 for r in rows if r["assessment"].get("assess_score") is None)
-    out["reading"] = ", ".join(sorted({r["assessment"].get("reading") or "-" for r in rows})) or None
-    return out
 
 
 @node("train")

@@ -72,6 +72,8 @@ class Progress:
             ev = update["iterations"][-1]["evaluation"]
             detail = f"win {ev['win']} tie {ev['tie']} lose {ev['lose']}, adjusted win rate {ev['adjusted_win_rate']}" + (
                 f", accuracy {ev['accuracy_original']:.2f} -> {ev['accuracy_updated']:.2f}" if ev.get("verified") else "")
+        if node == "report":
+            detail = f"-> {update['report']['run_dir']}/report.md"
         it = (update.get("iterations") or [{}])[-1].get("iteration") or update.get("iteration") or \
             next((e["iteration"] for e in update.get("log") or []), "")
         click.echo(f"[{time.perf_counter() - self.t0:7.1f}s] iter {it} {node:<8} {detail}".rstrip(), err=True)

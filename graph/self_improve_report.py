@@ -27,6 +27,19 @@ def metric(evaluation: dict) -> dict:
             "value": round(value * 100, 2) if value is not None else None, "ci": [round(x * 100, 2) for x in ci] if ci else None}
 
 
+def rating_summary(rows: list[dict]) -> dict:
+    """min / median / max of each axis over the rated pairs (where the threshold sits in them)."""
+    import statistics
+
+    out = {}
+    for axis in ("quality", "following"):
+        values = [r["assessment"][axis] for r in rows if r["assessment"].get(axis) is not None]
+        out[axis] = [round(min(values), 2), round(statistics.median(values), 2), round(max(values), 2)] if values else None
+    out["unrated"] = sum(1 for r in rows if r["assessment"].get("assess_score") is None)
+    out["reading"] = ", ".join(sorted({r["assessment"].get("reading") or "-" for r in rows})) or None
+    return out
+
+
 def funnel(log: list[dict], iteration: int) -> list[dict]:
     """Rows kept after each stage and filter of one iteration, in order."""
     return [{"stage": e["stage"], "step": e["step"], "in": e["in"], "kept": e["kept"], "dropped": e["dropped"],
@@ -138,7 +151,7 @@ def markdown(rep: dict) -> str:
         spread = {axis: " / ".join(f"{v:g}" for v in r[axis]) if r.get(axis) else "-" for axis in ("quality", "following")}
         lines.append(f"| {it['iteration']} | {spread['quality']} | {spread['following']} | {r.get('unrated', '-')} |")
     lines += ["", f"Plot: {rep['plot'] or '-'}. Each iteration's files: iter<N>/candidates.jsonl, pairs.jsonl, "
-              "dataset.jsonl, dropped.jsonl, sft/adapter, eval/eval_report.md.", ""]
+              "dataset.jsonl, dropped_<stage>.jsonl, sft/adapter, eval/eval_report.md.", ""]
     return "\n".join(lines)
 
 

@@ -125,7 +125,8 @@ def test_two_iterations_generate_filter_rate_select_train_and_evaluate(tmp_path,
     it1, it2 = report["iterations"]
     # iteration 1: 10 tasks written; banned word, punctuation, too short and the near-duplicate dropped
     assert it1["counts"] == {"generated": 10, "after_heuristics": 6, "answered": 5, "selected": 4, "trained_on": 4}
-    reasons = [f"{d['stage']}: {d['reason']}" for d in lines(tmp_path / "run" / "iter1" / "dropped.jsonl")]
+    reasons = [f"{d['stage']}: {d['reason']}" for stage in ("filter", "respond", "select")
+               for d in lines(tmp_path / "run" / "iter1" / f"dropped_{stage}.jsonl")]
     assert reasons[:4] == ["filter: length: 1 words (keep 4-150)", "filter: banned: banned word 'draw'",
                            "filter: start: starts with punctuation '!'",
                            "filter: near_duplicate: ROUGE-L 0.95 > 0.7 with 'Explain why the sky appears blue during the day.'"]

@@ -9,7 +9,7 @@ import pytest
 from records import RecordError
 from tools import self_instruct as si
 
-PROMPT = "Come up with a new task.\n\nExamples:"
+PROMPT = "Come up with a new task.\n\nExamples:\n{examples}"
 
 
 def rows(*texts, **extra):
@@ -97,7 +97,8 @@ def test_generate_instructions_samples_the_pool_into_each_prompt(fake_llm):
     out = si.generate_instructions(llm, pool, n=4, prompt=PROMPT, examples_per_prompt=3, temperature=0.7, seed=1, batch_size=2)
     assert [o["instruction"] for o in out] == ["Name a river in Asia."] * 4 and len(llm.history) == 4
     first = llm.history[0][-1]["content"]
-    assert first.startswith(PROMPT) and first.count("Instruction:") == 3 and first.endswith("###")
+    assert first.startswith("Come up with a new task.\n\nExamples:\n###\n1. Instruction: Seed task number ")
+    assert first.count("Instruction:") == 3 and first.endswith("###")
     shown = out[0]["provenance"]["examples"]
     assert len(shown) == 3 and all(f"{s}." in first for s in ("Seed task number " + x[1:] for x in shown))
     assert llm.params[0].temperature == 0.7 and llm.params[0].seed == 1 and llm.params[2].seed == 2  # one seed a round
@@ -125,3 +126,11 @@ def test_read_tasks_accepts_seed_tasks_alpaca_and_vicuna_rows(tmp_path, shared_d
     bad.write_text(json.dumps({"instruction": "ok"}) + "\n" + json.dumps({"output": "no instruction"}) + "\n")
     with pytest.raises(RecordError, match="bad.jsonl: row 2: no instruction"):
         si.read_tasks(bad)
+
+
+def test_rouge_filter_on_plain_strings_and_a_prompt_without_examples_is_refused(fake_llm):
+    kept, dropped = si.rouge_filter(["Name the largest ocean on Earth.", "Bake a loaf of bread."],
+                                    ["Name the largest ocean on Earth please."])
+    assert kept == ["Bake a loaf of bread."] and dropped[0][0] == "Name the largest ocean on Earth."
+    with pytest.raises(ValueError, match="must hold {examples}"):
+        si.generate_instructions(fake_llm("w"), [{"instruction": "Say hi to me."}], n=1, prompt="No slot here.")

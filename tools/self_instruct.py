@@ -2,8 +2,8 @@
 and heuristic filters keep the usable ones (Wang et al. 2022; Alpaca's variant, which I-SHEEP uses).
 
 ``generate_instructions(llm, pool, n=..., prompt=...)`` samples ``examples_per_prompt`` tasks of
-the pool into each prompt (Alpaca's encoding: ``N. Instruction: ...`` / ``N. Input:`` blocks between
-``###`` lines), lets the model continue the list, and parses every complete block into an Alpaca
+the pool into each prompt's ``{examples}`` (Alpaca's encoding: ``N. Instruction: ...`` / ``N. Input:``
+blocks between ``###`` lines), lets the model continue the list, and parses every complete block into an Alpaca
 candidate ``{"instruction", "input", "provenance"}``. Where the backend continues raw text, the
 reply is started with the next block's ``N. Instruction:``, so even a small model writes one.
 
@@ -77,12 +77,15 @@ def read_tasks(path) -> list[dict]:
 # ---- generation ------------------------------------------------------------------------------
 
 def encode_prompt(examples: Sequence[dict], prompt: str) -> tuple[str, str]:
-    """(user message, reply prefix): the meta prompt, then the examples as numbered blocks."""
+    """(user message, reply prefix): ``prompt`` with its ``{examples}`` filled with the numbered blocks."""
+    if "{examples}" not in prompt:
+        raise ValueError("the generation prompt must hold {examples} (where the sampled pool tasks go); "
+                         "see SELF_INSTRUCT_PROMPT in graph/prompts.py")
     blocks = []
     for k, ex in enumerate(examples, 1):
         text = " ".join(ex["instruction"].split()).rstrip(":")
         blocks.append(f"###\n{k}. Instruction: {text}\n{k}. Input:\n{ex.get('input') or NO_INPUT}\n")
-    return prompt.rstrip() + "\n" + "".join(blocks) + "###", f"{len(examples) + 1}. Instruction:"
+    return prompt.format(examples="".join(blocks) + "###"), f"{len(examples) + 1}. Instruction:"
 
 
 # "N. Instruction: ... \nN. Input: ..." (the number may be missing or wrong; a chat model's reply
@@ -227,6 +230,12 @@ def filter_near_duplicates(rows: Sequence[dict], pool: Sequence[dict | str], *, 
             kept.append({**row, "max_rouge": round(best, 4)})
             seen.append(text)
     return kept, dropped
+
+
+def rouge_filter(texts: Sequence[str], pool: Sequence[str], *, max_rouge: float = MAX_ROUGE) -> tuple[list[str], Dropped]:
+    """``filter_near_duplicates`` on plain strings: (kept texts, [(text, reason), ...])."""
+    kept, dropped = filter_near_duplicates([{"instruction": t} for t in texts], pool, max_rouge=max_rouge)
+    return [r["instruction"] for r in kept], [(r["instruction"], why) for r, why in dropped]
 
 
 def filter_empty_outputs(rows: Sequence[dict]):
