@@ -88,17 +88,45 @@ def register_backend(name: str, loader: Callable[..., LLM]) -> None:
     _BACKENDS[name] = loader
 
 
-def set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def auto_threads() -> int:
+    """Torch threads for this process: the cores it may run on that the 1-minute load average
+    leaves free, at least 1. Two torch threads on a core another job holds wait for each other
+    at every op, so on a busy machine fewer threads finish sooner (bench/threads.py)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
 
+
+_THREADS: list[int] = []  # the count this process chose, once
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's thread count: ``threads``, else ``$ADS_THREADS``, else ``auto_threads()`` (chosen
+    once per process, at the first local model). Returns the count in use."""
+    import torch
+
+    if not threads and os.environ.get("ADS_THREADS"):
+        try:
+            threads = int(os.environ["ADS_THREADS"])
+        except ValueError:
+            raise ModelError(f"ADS_THREADS={os.environ['ADS_THREADS']!r}: give a whole number of threads, e.g. 1") from None
+    if threads:
         torch.set_num_threads(int(threads))
+    elif not _THREADS:
+        torch.set_num_threads(auto_threads())
+    _THREADS[:] = [torch.get_num_threads()]
+    return _THREADS[0]
 
 
 def load(spec: str, *, dtype: str | None = None, threads: int | None = None, **opts) -> LLM:
-    """Build (once per process per spec and options) the model named by ``spec``."""
+    """Build (once per process per spec and options) the model named by ``spec``. A local model
+    sets torch's thread count first (``set_threads``: ``threads``, ``$ADS_THREADS`` or automatic)."""
     ms = parse_spec(spec)
-    set_threads(threads or (int(os.environ["ADS_THREADS"]) if os.environ.get("ADS_THREADS") else None))
+    if ms.backend == "local" or threads:
+        set_threads(threads)
     key = (str(ms), dtype, tuple(sorted(opts.items())))
     with _LOCK:
         if key not in _CACHE:

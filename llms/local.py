@@ -9,6 +9,9 @@ from typing import Any, Sequence
 from .base import LLM, Generation, ModelError, Prompt, SamplingParams, as_messages
 
 
+COMPUTE_LOCK = threading.RLock()
+
+
 def _torch_dtype(name: str | None, device: str):
     import torch
 
@@ -34,7 +37,9 @@ class LocalLLM(LLM):
     adapter: str | None = None
     model: Any = None
     tokenizer: Any = None
-    _lock: Any = field(default_factory=threading.Lock, repr=False)
+    # One lock for every local model of the process: two models computing at once would each run
+    # torch's full thread count on the same cores; batches inside one call use them instead.
+    _lock: Any = field(default_factory=lambda: COMPUTE_LOCK, repr=False)
 
     @classmethod
     def open(cls, spec: str, path: str, *, dtype=None, device=None, adapter=None) -> "LocalLLM":

@@ -27,7 +27,7 @@ ROWS = [{"type": "qa", "instruction": q, "response": FACT, "source": "question_a
     {"type": "document", "title": "Zorblatia", "text": f"Zorblatia is a small island nation. Its capital is Quenmoor, a port on the {side} coast."}
     for side in ("north", "south", "east", "west")
 ]
-SFT_CFG = {"learning_rate": 1e-3, "max_steps": 8, "max_length": 96, "per_device_train_batch_size": 8}
+SFT_CFG = {"learning_rate": 1e-3, "max_steps": 8, "max_length": 96}  # the recipe's 8 rows per step
 
 
 class GPUEngine(ScriptedLLM):

@@ -45,10 +45,13 @@ def base_dir_of(base: str) -> tuple[str, str | None]:
 def begin(method: str, cfg: dict | None, recipe_path, out_dir, base: str, llm) -> tuple[Any, Path, Policy]:
     """Everything before a trainer starts: the checked recipe, the run folder, the engine on the
     accelerator released, the policy loaded."""
+    from llms.factory import set_threads
+
     rc = load_recipe(method, cfg, recipe_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     release(llm)
+    set_threads()  # $ADS_THREADS, else the cores other jobs leave free: oversubscribed steps stall
     return rc, out_dir, load_policy(base, rc)
 
 
