@@ -104,7 +104,16 @@ class Progress:
         elif node == "update":
             u = update.get("updated") or {}
             detail = f"{u.get('kind')}: {u.get('rows_used', 0)} rows" + (f", {u.get('tokens')} tokens" if "tokens" in u else "")
+        elif node == "competence":
+            detail = "the policy's answers to the observed instructions, for this round's optimizer"
+        elif node == "round":
+            r = update["rounds"][-1]
+            detail = (f"round {r['round'] + 1}: {r['metric']} on validation {r['validation_score']:.3f} ({r['gain']:+.3f}), "
+                      f"cost {r['cost']:g}" + (f"; stop: {r['stop']}" if r.get("stop") else "; next round"))
         elif node == "evaluate":
+            if "summary" not in update["evaluation"]:
+                click.echo(f"[{time.perf_counter() - self.t0:7.1f}s] evaluate  skipped (measure=false)", err=True)
+                return
             s = update["evaluation"]["summary"]
             detail = f"win {s['win']} tie {s['tie']} lose {s['lose']} no_verdict {s['no_verdict']} ({update['evaluation']['judge']})"
         click.echo(f"[{time.perf_counter() - self.t0:7.1f}s] {node:<8} calls {self.done}/{self.planned} "
@@ -133,7 +142,8 @@ def ask(payload: dict):
 @click.option("--update", type=click.Choice(["icl", "icl-knn", "sft"]), envvar="ADS_UPDATE",
               help="icl (default), icl-knn (per question, the most similar rows) or sft (LoRA).")
 @click.option("--max-calls", type=int, envvar="ADS_MAX_CALLS", help="Most API calls (default 6).")
-@click.option("--max-cost", type=float, envvar="ADS_MAX_COST", help="Most total API cost (default 12).")
+@click.option("--max-cost", type=float, envvar="ADS_MAX_COST", help="Most total API cost (default 12; per round with --rounds).")
+@click.option("--rounds", type=int, help="Self-improvement rounds (default 1); a round without validation gain ends the run.")
 @click.option("--policy", envvar="ADS_POLICY", help="Policy model spec.")
 @click.option("--optimizer", envvar="ADS_OPTIMIZER", help="Optimizer model spec.")
 @click.option("--teacher", envvar="ADS_TEACHER", help="Teacher model spec for question_answering.")

@@ -1,217 +1,68 @@
-"""The improve graph: Active Data Search on one target task.
+"""The improve graph: Active Data Search on one target task, in one or more rounds.
 
+[competence (rounds > 1: the policy's current answers to the observed instructions)] ->
 analyse (optimizer plans API calls) -> parse (lenient, bounded retries, budget) -> tools (one
 call per step, so every finished call is checkpointed; optional interrupt before each) ->
-judge -> ifd -> curate -> update (icl | sft) -> evaluate (held-out, original vs
+judge -> ifd -> curate (all rounds' rows together) -> update (icl | icl-knn | sft) ->
+[round (rounds > 1: measured on a validation third of the held-out items; next round, or stop
+when a round brings no gain or the budget is spent)] -> evaluate (held-out, original vs
 updated) -> report.
 
-``graph`` is compiled without a checkpointer: the CLI adds SQLite, tests add memory, a host app
-embeds it as a subgraph (its checkpointer is inherited).
+The gathering nodes live in graph/gather.py. ``graph`` is compiled without a checkpointer: the
+CLI adds SQLite, tests add memory, a host app embeds it as a subgraph (its checkpointer is inherited).
 """
 
 from __future__ import annotations
 
-import time
+import random
 from pathlib import Path
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 
-import llms
-from graph.context import Context, load_model, node
+from graph.context import Context, context_of, load_model, node
+from graph.gather import (analyse, as_pair, gathered_rows, ifd, judge, judge_questions, parse, run_tools,  # noqa: F401
+                          scored_rows)
 from graph.state import InputState, OutputState, State
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 
 
 def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
-    """Graph steps a run can take: the optimizer's attempts, one step per call, the fixed stages,
-    and a margin. A run that needs more is looping, and LangGraph stops it."""
-    return 2 * (ctx.parse_retries + 1) + ctx.max_calls + len(STAGES) + 10
+    """Graph steps a run can take: per round the optimizer's attempts, one step per call and the
+    fixed stages; then the final stages and a margin. A run that needs more is looping."""
+    per_round = 2 * (ctx.parse_retries + 1) + ctx.max_calls + len(STAGES) + 2
+    return ctx.rounds * per_round + 10
 
 
-def gathered_rows(state: State) -> list[dict]:
-    """Every row the finished tool calls brought back, tagged with the call that bought it."""
-    rows = []
-    for result in state.get("results") or []:
-        if result.get("status") != "ok":
-            continue
-        for row in result.get("rows") or []:
-            rows.append({**row, "call": result["index"]})
-    return rows
+def split_held_out(n: int, ctx: Context) -> tuple[list[int], list[int]]:
+    """(validation, test) item indices: with rounds > 1 a seeded third of the held-out items (at
+    least one) decides when to stop, and the final figures come from the rest; one round uses all."""
+    if ctx.rounds <= 1 or n < 2:
+        return [], list(range(n))
+    order = list(range(n))
+    random.Random(f"held-out:{ctx.seed}").shuffle(order)
+    k = max(1, n // 3)
+    return sorted(order[:k]), sorted(order[k:])
 
 
-def scored_rows(state: State) -> list[dict]:
-    """The gathered rows with the scores the scoring nodes computed for them."""
-    scores = state.get("scores") or {}
-    rows = []
-    for i, row in enumerate(gathered_rows(state)):
-        # "score" orders rows when they are packed into the policy's context (trainers.icl.pack)
-        if "score" in row:
-            row = {**row, "retrieval_score": row.pop("score")}
-        for key in ("judge", "ifd", "ppl", "dual_ifd", "ifd_large"):
-            values = scores.get(key)
-            if values is not None and i < len(values):
-                row[key] = values[i]
-        row["score"] = (row.get("judge") or {}).get("score")
-        rows.append(row)
-    return rows
-
-
-def judge_questions(ctx: Context) -> dict:
-    """The yes/no questions a judge read by log-probs answers, per axis: (question, answer template)."""
-    return {"quality": (ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
-            "following": (ctx.prompt("JUDGE_FOLLOWING_QUESTION"), ctx.prompt("JUDGE_FOLLOWING_ANSWER"))}
-
-
-def as_pair(row: dict) -> dict:
-    """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
-    if row.get("type") == "document" or "instruction" not in row:
-        topic = row.get("title") or (row.get("provenance") or {}).get("arg") or "this topic"
-        return {"instruction": f"Give accurate information about {topic}.", "response": row.get("text") or ""}
-    return row
+def pick(items: list, indices: list[int]) -> list:
+    return [items[i] for i in indices]
 
 
 # ---- nodes ------------------------------------------------------------------------------
 
-@node("analyse")
-def analyse(state: State, ctx: Context) -> dict:
-    """The optimizer reads the observed instructions and writes its analysis and API calls."""
-    from graph.optimizer import optimizer_messages
+@node("competence")
+def competence(state: State, ctx: Context) -> dict:
+    """The current policy's answers to the observed instructions (shown to this round's optimizer)."""
+    from graph.heldout import answer, updated_prompts
 
-    if state.get("plan") is not None:  # fixed calls: written in the optimizer's format, nobody is asked
-        calls = "".join(f'<api>{c["name"]}("{c["arg"]}")</api>' for c in state["plan"]) or "none"
-        return {"optimizer_replies": [{"attempt": 0, "text": f"<api_calls>{calls}</api_calls>", "seconds": 0.0,
-                                       "fixed_plan": True, "prompt_tokens": 0, "completion_tokens": 0}]}
-    t0 = time.perf_counter()
-    attempt = len(state.get("optimizer_replies") or [])
-    last_error = (state.get("parse_log") or [{}])[-1].get("errors") if attempt else None
-    messages = optimizer_messages(ctx, state.get("description"), state["observed"],
-                                  retry_error="; ".join(last_error or []) or None)
-    # a retry of a greedy reply would repeat it word for word: retries sample, seeded
-    first = ctx.temperature if ctx.optimizer_temperature is None else ctx.optimizer_temperature
-    temperature = first if attempt == 0 else max(first, 0.7)
-    gen = load_model(ctx, ctx.optimizer).generate(
-        [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
-                                        seed=ctx.seed + attempt))[0][0]
-    return {"optimizer_replies": [{"attempt": attempt, "text": gen.text, "seconds": round(time.perf_counter() - t0, 3),
-                                   "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
-
-
-@node("parse")
-def parse(state: State, ctx: Context) -> dict:
-    """Tool calls from the last reply; retried while unparsable, then recorded; budget applied."""
-    from tools.parse import parse_api_calls, within_budget
-
-    reply = state["optimizer_replies"][-1]
-    parsed = parse_api_calls(reply["text"], names=ctx.apis)
-    attempt = reply["attempt"]
-    retry = not parsed.ok and attempt < ctx.parse_retries
-    log = {"attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,
-           "calls": [list(c) for c in parsed.calls], "retry": retry}
-    out: dict = {"parse_log": [log]}
-    if not retry:
-        from graph.optimizer import suspicious_calls
-
-        calls, dropped = within_budget(parsed.calls, ctx.costs, ctx.max_calls, ctx.max_cost)
-        out["calls"] = calls
-        if not reply.get("fixed_plan"):
-            log["flags"] = suspicious_calls(ctx, calls, state.get("task"))
-        out["dropped"] = dropped + [{"reason": e} for e in parsed.errors]
-        if not parsed.ok:
-            log["gave_up"] = f"no usable reply after {attempt + 1} attempt(s); continuing without data"
-    return out
-
-
-def _decide(call: dict, state: State, ctx: Context):
-    """In step mode, pause with the pending call and return (action, arg) from the resume value."""
-    if not ctx.step:
-        return "approve", call["arg"]
-    done = state.get("results") or []
-    answer = interrupt({
-        "pending": {k: call[k] for k in ("index", "name", "arg", "cost")},
-        "call": f"{call['index'] + 1} of {len(state['calls'])}",
-        "cost_so_far": sum(r.get("cost") or 0 for r in done),
-        "remaining": [f"{c['name']}({c['arg']!r})" for c in state["calls"][call["index"] + 1:]],
-        "resume_with": "approve | skip | quit | {'action': 'edit', 'arg': 'new argument'}",
-    })
-    if isinstance(answer, dict):
-        action, arg = str(answer.get("action", "approve")).lower(), answer.get("arg") or call["arg"]
+    observed = [{"instruction": o} for o in state["observed"]]
+    if state.get("updated"):
+        spec, prompts = updated_prompts(ctx, observed, state["updated"])
     else:
-        action, _, arg = str(answer).partition(":")
-        action, arg = action.strip().lower(), arg.strip() or call["arg"]
-    if action not in ("approve", "edit", "skip", "quit"):
-        raise ValueError(f"unknown resume value {answer!r}: use approve, skip, quit or {{'action': 'edit', 'arg': ...}}")
-    return action, arg
-
-
-@node("tools")
-def run_tools(state: State, ctx: Context) -> dict:
-    """Execute the next pending call. One call per step: a resume never repeats a finished call."""
-    import tools
-
-    done = state.get("results") or []
-    call = state["calls"][len(done)]
-    action, arg = _decide(call, state, ctx)
-    t0 = time.perf_counter()
-    base = {"index": call["index"], "tool": call["name"], "arg": arg, "planned_cost": call["cost"]}
-    if arg != call["arg"]:
-        base["edited_from"] = call["arg"]
-    if action == "quit":  # stop collecting: this and every later call are skipped
-        rest = state["calls"][len(done):]
-        return {"results": [{"index": c["index"], "tool": c["name"], "arg": c["arg"], "planned_cost": c["cost"],
-                             "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
-    if action == "skip":
-        return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
-    try:
-        result = tools.call_tool(call["name"], arg, ctx).to_dict()
-    except Exception as e:  # a broken tool must not end the run: it becomes an error in the state
-        result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
-                  "error": f"{type(e).__name__}: {e}"}
-    result = {**result, **base, "status": "error" if result.get("error") else "ok"}
-    result.setdefault("latency_s", round(time.perf_counter() - t0, 3))
-    return {"results": [result]}
-
-
-@node("judge")
-def judge(state: State, ctx: Context) -> dict:
-    """The judge's 1-10 ratings of every gathered row (score 0..1), when a curation step uses them."""
-    from graph.curate import needed_scores
-    from scoring.assess import self_assess
-
-    rows = [as_pair(r) for r in gathered_rows(state)]
-    if "judge" not in needed_scores(ctx.curation) or not rows:
-        return {"scores": {"judge": None}}
-    assessed = self_assess(load_model(ctx, ctx.judge), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
-                           binary=judge_questions(ctx), reading=ctx.judge_reading, batch_size=ctx.batch_size)
-    return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score,
-                                  "reading": a.reading} for a in assessed]}}
-
-
-@node("ifd")
-def ifd(state: State, ctx: Context) -> dict:
-    """IFD and response perplexity on the policy (and the dual-model IFD with large_model), for
-    rows that pair an instruction and a response, when a curation step uses them."""
-    from graph.curate import needed_scores
-    from scoring.ifd import dual_ifd, ifd_details, ifd_scores
-
-    rows = gathered_rows(state)
-    need = needed_scores(ctx.curation)
-    pairs = [i for i, r in enumerate(rows) if r.get("type") != "document" and r.get("instruction") and r.get("response")]
-    if "ifd" not in need or not pairs:
-        return {"scores": {"ifd": None, "ppl": None}}
-    values, ppl = [None] * len(rows), [None] * len(rows)
-    for i, d in zip(pairs, ifd_details(load_model(ctx, ctx.policy), [rows[i] for i in pairs])):
-        if d:
-            values[i], ppl[i] = d["ifd"], d["ppl_conditional"]
-    out = {"ifd": values, "ppl": ppl}
-    if "dual_ifd" in need:
-        large = ifd_scores(load_model(ctx, ctx.large_model), [rows[i] for i in pairs])
-        both = [(i, v) for i, v in zip(pairs, large) if v is not None and values[i] is not None]
-        out["ifd_large"], out["dual_ifd"] = [None] * len(rows), [None] * len(rows)
-        for (i, big), d in zip(both, dual_ifd([values[i] for i, _ in both], [v for _, v in both])):
-            out["ifd_large"][i], out["dual_ifd"][i] = big, d
-    return {"scores": out}
+        spec, prompts = ctx.policy, state["observed"]
+    answers = answer(ctx, spec, prompts)
+    return {"competence": [{"instruction": o, "answer": a} for o, a in zip(state["observed"], answers)]}
 
 
 @node("curate")
@@ -249,13 +100,75 @@ def update(state: State, ctx: Context) -> dict:
     from trainers.update import update_policy
 
     dataset = state.get("dataset") or []
+    r = state.get("round", 0)
+    base, out_dir = ctx.policy, Path(ctx.run_dir) / "sft"
+    if ctx.rounds > 1:
+        out_dir = out_dir / f"round{r}"
+        if ctx.update == "sft" and ctx.round_sft == "continue" and r > 0 and state.get("updated"):
+            # the adapter of the round before trains further, on this round's new rows only
+            base = state["updated"]["policy"]
+            new_calls = {c["index"] for c in state.get("calls") or [] if c.get("round", 0) == r}
+            dataset = [row for row in dataset if row.get("call") in new_calls]
     policy = load_model(ctx, ctx.policy) if ctx.update == "icl" else None
-    updated = update_policy(ctx.update, dataset, policy=ctx.policy,
+    updated = update_policy(ctx.update, dataset, policy=base,
                             count_tokens=policy.count_tokens if policy else None,
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
-                            example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=Path(ctx.run_dir) / "sft",
+                            example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
                             recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity)
+    if ctx.update == "sft" and not dataset and r > 0 and state.get("updated"):
+        updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}
+
+
+@node("round")
+def round_check(state: State, ctx: Context) -> dict:
+    """This round measured on the validation items; the next round, or stop: no gain over the
+    round before (the update then goes back to that round's), the budget spent, or the last round."""
+    from graph.heldout import items_of, measure
+
+    r = state.get("round", 0)
+    items = items_of(state.get("held_out") or [])
+    val, _ = split_held_out(len(items), ctx)
+    val_items = pick(items, val)
+    original = state.get("validation_original")
+    out: dict = {}
+    if original is None:
+        from graph.heldout import original_answers
+
+        original = pick(state["original_answers"], val) if state.get("original_answers") else original_answers(ctx, val_items)
+        out["validation_original"] = original
+    m = measure(ctx, val_items, state["updated"], original=original)
+    acc = m["accuracy"]
+    score = (acc["updated"] if acc else (m["summary"]["adjusted_win_rate"] or 0.5))
+    baseline = (acc["original"] if acc else 0.5)
+    history = state.get("rounds") or []
+    before = history[-1]["validation_score"] if history else baseline
+    calls = [c for c in state.get("calls") or [] if c.get("round", 0) == r]
+    results = [x for x in state.get("results") or [] if x["index"] in {c["index"] for c in calls}]
+    spent = sum(float(x.get("cost") or 0) for x in state.get("results") or [])
+    row = {"round": r, "calls": [f"{c['name']}({c['arg']!r})" for c in calls],
+           "cost": round(sum(float(x.get("cost") or 0) for x in results), 3), "cost_total": round(spent, 3),
+           "rows_bought": sum(len(x.get("rows") or []) for x in results if x.get("status") == "ok"),
+           "dataset_size": len(state.get("dataset") or []), "validation_items": len(val_items),
+           "validation_score": score, "validation_baseline": baseline, "gain": score - before,
+           "metric": "verified accuracy" if acc else "adjusted win rate"}
+    stop = None
+    if r + 1 >= ctx.rounds:
+        stop = "last round"
+    elif score <= before:
+        stop = "no gain on the validation items"
+    elif ctx.max_total_cost is not None and spent >= ctx.max_total_cost - 1e-9:
+        stop = "total budget spent"
+    row["stop"] = stop
+    out["rounds"] = [row]
+    if stop:
+        if score <= before and history:  # the round made things no better: keep the update before it
+            out["updated"] = history[-1]["updated"]
+            row["kept_round"] = history[-1]["round"]
+    else:
+        out["round"] = r + 1
+    row["updated"] = {k: v for k, v in state["updated"].items() if k != "rows"}
+    return out
 
 
 @node("evaluate")
@@ -265,8 +178,15 @@ def evaluate(state: State, ctx: Context) -> dict:
 
     if not ctx.measure:
         return {"evaluation": {"skipped": "measure=false: the caller measures the update itself"}}
-    return {"evaluation": measure(ctx, state.get("held_out") or [], state["updated"],
-                                  original=state.get("original_answers"))}
+    held = state.get("held_out") or []
+    val, test = split_held_out(len(held), ctx)
+    original = state.get("original_answers")
+    evaluation = measure(ctx, pick(held, test), state["updated"], original=pick(original, test) if original else None)
+    if val:  # which items decided when to stop; the figures above come from the others only
+        from graph.heldout import items_of
+
+        evaluation["validation_items"] = [it["instruction"] for it in items_of(pick(held, val))]
+    return {"evaluation": evaluation}
 
 
 @node("report")
@@ -281,10 +201,15 @@ def report(state: State, ctx: Context) -> dict:
 
 # ---- routers ----------------------------------------------------------------------------
 
+def start(state: State, runtime) -> str:
+    rounds = context_of(runtime).rounds
+    return "competence" if rounds > 1 and state.get("plan") is None else "analyse"
+
+
 def after_parse(state: State) -> str | list[str]:
     if state["parse_log"][-1]["retry"]:
         return "analyse"
-    return "tools" if state.get("calls") else "judge"
+    return "tools" if len(state.get("results") or []) < len(state.get("calls") or []) else "judge"
 
 
 def after_tools(state: State) -> str | list[str]:
@@ -293,9 +218,18 @@ def after_tools(state: State) -> str | list[str]:
     return "judge"
 
 
+def after_update(state: State, runtime) -> str:
+    return "round" if context_of(runtime).rounds > 1 else "evaluate"
+
+
+def after_round(state: State) -> str:
+    return "evaluate" if state["rounds"][-1]["stop"] else "competence"
+
+
 # ---- wiring -----------------------------------------------------------------------------
 
 builder = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+builder.add_node("competence", competence)
 builder.add_node("analyse", analyse)
 builder.add_node("parse", parse)
 builder.add_node("tools", run_tools)
@@ -303,9 +237,11 @@ builder.add_node("judge", judge)
 builder.add_node("ifd", ifd)
 builder.add_node("curate", curate)
 builder.add_node("update", update)
+builder.add_node("round", round_check)
 builder.add_node("evaluate", evaluate)
 builder.add_node("report", report)
-builder.add_edge(START, "analyse")
+builder.add_conditional_edges(START, start, ["competence", "analyse"])
+builder.add_edge("competence", "analyse")
 builder.add_edge("analyse", "parse")
 builder.add_conditional_edges("parse", after_parse, ["analyse", "tools", "judge"])
 builder.add_conditional_edges("tools", after_tools, ["tools", "judge"])
@@ -314,7 +250,8 @@ builder.add_conditional_edges("tools", after_tools, ["tools", "judge"])
 builder.add_edge("judge", "ifd")
 builder.add_edge("ifd", "curate")
 builder.add_edge("curate", "update")
-builder.add_edge("update", "evaluate")
+builder.add_conditional_edges("update", after_update, ["round", "evaluate"])
+builder.add_conditional_edges("round", after_round, ["competence", "evaluate"])
 builder.add_edge("evaluate", "report")
 builder.add_edge("report", END)
 

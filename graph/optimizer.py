@@ -16,14 +16,23 @@ def example_names(ctx: Context) -> tuple[str, str]:
 
 
 def optimizer_messages(ctx: Context, description: str | None, observed: list[str],
-                       retry_error: str | None = None) -> list[dict]:
+                       retry_error: str | None = None, competence: list[dict] | None = None,
+                       history: list[dict] | None = None) -> list[dict]:
     """The optimizer's chat. The task's name is never shown (a file name was copied as a query);
-    its description is, when it has one."""
+    its description is, when it has one. In a run of several rounds the task turn also shows the
+    policy's current answers to the observed instructions (``competence``) and the rounds so far."""
     system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs, ctx.apis), max_calls=ctx.max_calls,
                                                    max_cost=ctx.max_cost)
     ask = ctx.prompt("OPTIMIZER_TASK").format(
         description=description or ctx.prompt("OPTIMIZER_NO_DESCRIPTION"),
         instructions="\n".join(f"{i}. {text}" for i, text in enumerate(observed, 1)))
+    if competence:
+        ask += ctx.prompt("OPTIMIZER_COMPETENCE").format(answers="\n".join(
+            f"{i}. {' '.join(c['answer'].split())[:300] or '(no answer)'}" for i, c in enumerate(competence, 1)))
+    if history:
+        ask += ctx.prompt("OPTIMIZER_HISTORY").format(round=len(history) + 1, rounds="\n".join(
+            f"- round {h['round'] + 1}: {', '.join(h['calls']) or 'no calls'} (cost {h['cost']:g}); "
+            f"{h['metric']} on validation items {h['validation_score']:.2f} ({h['gain']:+.2f})" for h in history))
     if retry_error:
         ask += ctx.prompt("OPTIMIZER_RETRY").format(error=retry_error)
     example, reply = example_names(ctx)

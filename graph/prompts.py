@@ -209,6 +209,19 @@ What does the policy lack? Write your analysis and the API calls."""
 OPTIMIZER_EXAMPLE_C_REPLY = """The policy lacks the chemistry behind these kitchen processes; one question needs a detailed answer.
 <api_calls><api>information_retrieval("Maillard reaction")</api><api>information_retrieval("Yeast fermentation")</api><api>question_answering("Why does bread dough rise?")</api></api_calls>"""
 
+# Appended to the task turn in runs of several rounds: the policy's current answers to the observed
+# instructions (its competence), and what the rounds so far bought and gained.
+OPTIMIZER_COMPETENCE = """
+
+The policy's current answers to these instructions:
+{answers}"""
+
+OPTIMIZER_HISTORY = """
+
+Earlier rounds (the data of every round stays with the policy):
+{rounds}
+Plan round {round}: buy what is still missing; calls already made are not repeated."""
+
 # Appended to the task turn when the previous reply could not be parsed.
 OPTIMIZER_RETRY = """
 

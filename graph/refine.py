@@ -126,7 +126,9 @@ def train(state: RefineState, ctx: Context) -> dict:
     record = {"iteration": i, "method": "rejection sampling" if i == 0 else "dpo", "pairs": pairs,
               "tasks_without_pair": no_pair, "optimizer_before": state["optimizers"][i]}
     out_dir = Path(ctx.run_dir) / f"iter{i}" / "optimizer"
-    cfg = {"max_steps": ctx.refine_steps} if ctx.refine_steps > 0 else None
+    # the optimizer's prompt (system, API list, examples, task) is ~750 tokens, past the policy
+    # recipes' 512: a shorter max_length would cut it, and rows without a completion left are dropped
+    cfg = {"max_length": 2048, **({"max_steps": ctx.refine_steps} if ctx.refine_steps > 0 else {})}
     if not pairs:
         record["note"] = "every task's trajectories tied: nothing to learn, the optimizer is unchanged"
         return {"iterations": [record], "optimizers": state["optimizers"] + [state["optimizers"][i]]}

@@ -76,6 +76,8 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
                   sum(int(r.get("tokens") or 0) for r in state.get("results") or []),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "run_dir": str(ctx.run_dir),
+        **({"rounds": [{k: v for k, v in r.items() if k != "updated"} for r in state.get("rounds") or []],
+            "validation_items": evaluation.get("validation_items") or []} if ctx.rounds > 1 else {}),
     }
 
 
@@ -100,6 +102,16 @@ def markdown(rep: dict, evaluation: dict) -> str:
         lines.append(f"- optimizer: {rep['parse_gave_up']}")
     for f in rep.get("flagged_calls") or []:
         lines.append(f"- flagged call {f['name']}({f['arg']!r}): {f['flag']}")
+    if rep.get("rounds"):
+        lines += ["", "## Rounds", "",
+                  f"Each round was measured on {rep['rounds'][0]['validation_items']} validation item(s), a seeded third of the "
+                  "held-out ones, which decided when to stop; the figures above come from the other items only "
+                  "(see report.json: validation_items). rounds.png plots the score and cost by round.", "",
+                  "| round | calls | cost | rows bought | dataset | validation score | gain | stop |", "|---|---|---|---|---|---|---|---|"]
+        for r in rep["rounds"]:
+            stop = (r.get("stop") or "") + (f" (kept round {r['kept_round'] + 1}'s update)" if r.get("kept_round") is not None else "")
+            lines.append(f"| {r['round'] + 1} | {_cell(', '.join(r['calls']) or '-', 240)} | {r['cost']:g} | {r['rows_bought']} | "
+                         f"{r['dataset_size']} | {r['validation_score']:.3f} ({r['metric']}) | {r['gain']:+.3f} | {stop} |")
     lines += ["", "## API calls", "", "| # | API | argument | cost | status | rows | cached | seconds |", "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(rep["api_calls"], 1):
         status = c["status"] + (f" ({c['error']})" if c.get("error") else "")
@@ -133,3 +145,24 @@ def write_run(state: dict, rep: dict, run_dir: Path) -> None:
     (run_dir / "trajectory.json").write_text(json.dumps(trajectory, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     (run_dir / "report.md").write_text(markdown(rep, state.get("evaluation") or {}), encoding="utf-8")
     (run_dir / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    if rep.get("rounds"):
+        plot_rounds(rep["rounds"], run_dir / "rounds.png")
+
+
+def plot_rounds(rounds: list[dict], path: Path) -> None:
+    """Validation score and cumulative API cost by round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r["round"] + 1 for r in rounds]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot([0] + xs, [rounds[0]["validation_baseline"]] + [r["validation_score"] for r in rounds], "o-")
+    a.set_xlabel("round (0: original policy)")
+    a.set_ylabel(rounds[0]["metric"] + " (validation)")
+    b.bar(xs, [r["cost"] for r in rounds])
+    b.set_xlabel("round")
+    b.set_ylabel("API cost")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

@@ -58,6 +58,11 @@ class State(InputState, OutputState, total=False):
     dataset: list[dict]  # curated rows, with provenance and scores
     dropped_rows: list[dict]  # gathered rows curation left out: {"row", "step", "reason"}
     curation: list[dict]  # one entry per curation step: {"step", "in", "kept", "dropped", "examples"}
+    # rounds (Context.rounds > 1)
+    round: int  # the round in progress, from 0
+    competence: list[dict]  # the current policy's answers to the observed instructions: {"instruction", "answer"}
+    rounds: Annotated[list[dict], operator.add]  # one row per finished round: calls, cost, data, validation score
+    validation_original: list[str]  # the original policy's answers to the validation items
     # update / evaluate
     updated: dict  # {"kind": "icl", "context": str, ...} | {"kind": "sft", "policy": spec, ...}
     evaluation: dict  # summary + per-item records

@@ -62,7 +62,7 @@ def test_rejection_sampling_then_dpo_from_rewards_and_costs(setup, tmp_path):
     assert [r["trajectories"] for r in rep["iterations"]] == [10, 10]  # 2 tasks x (2 sampled + 3 default)
     # iteration 0: the plan that bought both facts wins each task; it is the chosen trajectory trained on
     kind, base, rows, cfg = trained[0]
-    assert kind == "sft" and base == "fake:optimizer" and len(rows) == 2 and cfg == {"max_steps": 3}
+    assert kind == "sft" and base == "fake:optimizer" and len(rows) == 2 and cfg == {"max_length": 2048, "max_steps": 3}
     assert all("information_retrieval(\"Zorbia\")" in r["completion"][0]["content"] for r in rows)
     assert rows[0]["prompt"][0]["role"] == "system" and "Capitals of made-up countries." in rows[0]["prompt"][-1]["content"]
     # iteration 1: DPO from the first adapter, chosen = the plan, rejected = the costliest of the worst (3 QA calls, cost 3)

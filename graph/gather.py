@@ -1,0 +1,224 @@
+"""The gathering half of the improve graph: the optimizer plans (analyse, parse), the calls run
+(tools), and the gathered rows are scored for curation (judge, ifd). Round-aware: with
+``Context.rounds`` > 1 the optimizer of each round also sees the policy's current answers to the
+observed instructions and what earlier rounds bought and gained (``competence``), and each round
+appends its calls to the run's.
+"""
+
+from __future__ import annotations
+
+import time
+
+from langgraph.types import interrupt
+
+import llms
+from graph.context import Context, load_model, node
+from graph.state import State
+
+
+def gathered_rows(state: State) -> list[dict]:
+    """Every row the finished tool calls brought back, tagged with the call that bought it."""
+    rows = []
+    for result in state.get("results") or []:
+        if result.get("status") != "ok":
+            continue
+        for row in result.get("rows") or []:
+            rows.append({**row, "call": result["index"]})
+    return rows
+
+
+def scored_rows(state: State) -> list[dict]:
+    """The gathered rows with the scores the scoring nodes computed for them."""
+    scores = state.get("scores") or {}
+    rows = []
+    for i, row in enumerate(gathered_rows(state)):
+        # "score" orders rows when they are packed into the policy's context (trainers.icl.pack)
+        if "score" in row:
+            row = {**row, "retrieval_score": row.pop("score")}
+        for key in ("judge", "ifd", "ppl", "dual_ifd", "ifd_large"):
+            values = scores.get(key)
+            if values is not None and i < len(values):
+                row[key] = values[i]
+        row["score"] = (row.get("judge") or {}).get("score")
+        rows.append(row)
+    return rows
+
+
+def judge_questions(ctx: Context) -> dict:
+    """The yes/no questions a judge read by log-probs answers, per axis: (question, answer template)."""
+    return {"quality": (ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
+            "following": (ctx.prompt("JUDGE_FOLLOWING_QUESTION"), ctx.prompt("JUDGE_FOLLOWING_ANSWER"))}
+
+
+def as_pair(row: dict) -> dict:
+    """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
+    if row.get("type") == "document" or "instruction" not in row:
+        topic = row.get("title") or (row.get("provenance") or {}).get("arg") or "this topic"
+        return {"instruction": f"Give accurate information about {topic}.", "response": row.get("text") or ""}
+    return row
+
+
+
+def this_round(entries: list[dict] | None, state: State) -> list[dict]:
+    r = state.get("round", 0)
+    return [e for e in entries or [] if e.get("round", 0) == r]
+
+
+# ---- nodes ------------------------------------------------------------------------------
+
+@node("analyse")
+def analyse(state: State, ctx: Context) -> dict:
+    """The optimizer reads the observed instructions and writes its analysis and API calls."""
+    from graph.optimizer import optimizer_messages
+
+    if state.get("plan") is not None:  # fixed calls: written in the optimizer's format, nobody is asked
+        calls = "".join(f'<api>{c["name"]}("{c["arg"]}")</api>' for c in state["plan"]) or "none"
+        return {"optimizer_replies": [{"round": state.get("round", 0), "attempt": 0, "fixed_plan": True,
+                                       "text": f"<api_calls>{calls}</api_calls>", "seconds": 0.0,
+                                       "prompt_tokens": 0, "completion_tokens": 0}]}
+    t0 = time.perf_counter()
+    r = state.get("round", 0)
+    attempt = len(this_round(state.get("optimizer_replies"), state))
+    last_error = this_round(state.get("parse_log"), state)[-1].get("errors") if attempt else None
+    messages = optimizer_messages(ctx, state.get("description"), state["observed"],
+                                  retry_error="; ".join(last_error or []) or None,
+                                  competence=state.get("competence") if ctx.rounds > 1 else None,
+                                  history=state.get("rounds") or [])
+    # a retry of a greedy reply would repeat it word for word: retries sample, seeded
+    first = ctx.temperature if ctx.optimizer_temperature is None else ctx.optimizer_temperature
+    temperature = first if attempt == 0 else max(first, 0.7)
+    gen = load_model(ctx, ctx.optimizer).generate(
+        [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
+                                        seed=ctx.seed + attempt + 1000 * r))[0][0]
+    return {"optimizer_replies": [{"round": r, "attempt": attempt, "text": gen.text,
+                                   "seconds": round(time.perf_counter() - t0, 3),
+                                   "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
+
+
+@node("parse")
+def parse(state: State, ctx: Context) -> dict:
+    """Tool calls from the last reply; retried while unparsable, then recorded; budget applied."""
+    from tools.parse import parse_api_calls, within_budget
+
+    reply = state["optimizer_replies"][-1]
+    parsed = parse_api_calls(reply["text"], names=ctx.apis)
+    attempt, r = reply["attempt"], reply.get("round", 0)
+    retry = not parsed.ok and attempt < ctx.parse_retries
+    log = {"round": r, "attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,
+           "calls": [list(c) for c in parsed.calls], "retry": retry}
+    out: dict = {"parse_log": [log]}
+    if not retry:
+        from graph.optimizer import suspicious_calls
+
+        before = state.get("calls") or []
+        spent = sum(float(x.get("cost") or 0) for x in state.get("results") or [])
+        # each round has the per-round budget; all rounds together stay within max_total_cost
+        room = ctx.max_cost if ctx.max_total_cost is None else min(ctx.max_cost, max(ctx.max_total_cost - spent, 0.0))
+        repeated = {(c["name"], c["arg"]) for c in before}
+        fresh = [c for c in parsed.calls if c not in repeated]
+        calls, dropped = within_budget(fresh, ctx.costs, ctx.max_calls, room)
+        tag = {"round": r} if ctx.rounds > 1 else {}
+        calls = [{**c, "index": c["index"] + len(before), **tag} for c in calls]
+        dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)), "reason": "bought in an earlier round"}
+                    for n, a in parsed.calls if (n, a) in repeated]
+        out["calls"] = before + calls
+        if not reply.get("fixed_plan"):
+            log["flags"] = suspicious_calls(ctx, calls, state.get("task"))
+        out["dropped"] = (state.get("dropped") or []) + [{**d, **tag} for d in dropped] + \
+            [{"reason": e, **tag} for e in parsed.errors]
+        if not parsed.ok:
+            log["gave_up"] = f"no usable reply after {attempt + 1} attempt(s); continuing without data"
+    return out
+
+
+def _decide(call: dict, state: State, ctx: Context):
+    """In step mode, pause with the pending call and return (action, arg) from the resume value."""
+    if not ctx.step:
+        return "approve", call["arg"]
+    done = state.get("results") or []
+    answer = interrupt({
+        "pending": {k: call[k] for k in ("index", "name", "arg", "cost")},
+        "call": f"{call['index'] + 1} of {len(state['calls'])}",
+        "cost_so_far": sum(r.get("cost") or 0 for r in done),
+        "remaining": [f"{c['name']}({c['arg']!r})" for c in state["calls"][call["index"] + 1:]],
+        "resume_with": "approve | skip | quit | {'action': 'edit', 'arg': 'new argument'}",
+    })
+    if isinstance(answer, dict):
+        action, arg = str(answer.get("action", "approve")).lower(), answer.get("arg") or call["arg"]
+    else:
+        action, _, arg = str(answer).partition(":")
+        action, arg = action.strip().lower(), arg.strip() or call["arg"]
+    if action not in ("approve", "edit", "skip", "quit"):
+        raise ValueError(f"unknown resume value {answer!r}: use approve, skip, quit or {{'action': 'edit', 'arg': ...}}")
+    return action, arg
+
+
+@node("tools")
+def run_tools(state: State, ctx: Context) -> dict:
+    """Execute the next pending call. One call per step: a resume never repeats a finished call."""
+    import tools
+
+    done = state.get("results") or []
+    call = state["calls"][len(done)]
+    action, arg = _decide(call, state, ctx)
+    t0 = time.perf_counter()
+    base = {"index": call["index"], "tool": call["name"], "arg": arg, "planned_cost": call["cost"]}
+    if arg != call["arg"]:
+        base["edited_from"] = call["arg"]
+    if action == "quit":  # stop collecting: this and every later call are skipped
+        rest = state["calls"][len(done):]
+        return {"results": [{"index": c["index"], "tool": c["name"], "arg": c["arg"], "planned_cost": c["cost"],
+                             "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
+    if action == "skip":
+        return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
+    try:
+        result = tools.call_tool(call["name"], arg, ctx).to_dict()
+    except Exception as e:  # a broken tool must not end the run: it becomes an error in the state
+        result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
+                  "error": f"{type(e).__name__}: {e}"}
+    result = {**result, **base, "status": "error" if result.get("error") else "ok"}
+    result.setdefault("latency_s", round(time.perf_counter() - t0, 3))
+    return {"results": [result]}
+
+
+@node("judge")
+def judge(state: State, ctx: Context) -> dict:
+    """The judge's 1-10 ratings of every gathered row (score 0..1), when a curation step uses them."""
+    from graph.curate import needed_scores
+    from scoring.assess import self_assess
+
+    rows = [as_pair(r) for r in gathered_rows(state)]
+    if "judge" not in needed_scores(ctx.curation) or not rows:
+        return {"scores": {"judge": None}}
+    assessed = self_assess(load_model(ctx, ctx.judge), rows, prompt=ctx.prompt("SELF_ASSESS_PROMPT"),
+                           binary=judge_questions(ctx), reading=ctx.judge_reading, batch_size=ctx.batch_size)
+    return {"scores": {"judge": [{"quality": a.quality, "following": a.following, "score": a.score,
+                                  "reading": a.reading} for a in assessed]}}
+
+
+@node("ifd")
+def ifd(state: State, ctx: Context) -> dict:
+    """IFD and response perplexity on the policy (and the dual-model IFD with large_model), for
+    rows that pair an instruction and a response, when a curation step uses them."""
+    from graph.curate import needed_scores
+    from scoring.ifd import dual_ifd, ifd_details, ifd_scores
+
+    rows = gathered_rows(state)
+    need = needed_scores(ctx.curation)
+    pairs = [i for i, r in enumerate(rows) if r.get("type") != "document" and r.get("instruction") and r.get("response")]
+    if "ifd" not in need or not pairs:
+        return {"scores": {"ifd": None, "ppl": None}}
+    values, ppl = [None] * len(rows), [None] * len(rows)
+    for i, d in zip(pairs, ifd_details(load_model(ctx, ctx.policy), [rows[i] for i in pairs])):
+        if d:
+            values[i], ppl[i] = d["ifd"], d["ppl_conditional"]
+    out = {"ifd": values, "ppl": ppl}
+    if "dual_ifd" in need:
+        large = ifd_scores(load_model(ctx, ctx.large_model), [rows[i] for i in pairs])
+        both = [(i, v) for i, v in zip(pairs, large) if v is not None and values[i] is not None]
+        out["ifd_large"], out["dual_ifd"] = [None] * len(rows), [None] * len(rows)
+        for (i, big), d in zip(both, dual_ifd([values[i] for i, _ in both], [v for _, v in both])):
+            out["ifd_large"][i], out["dual_ifd"][i] = big, d
+    return {"scores": out}
+
+

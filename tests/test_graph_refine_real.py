@@ -1,0 +1,73 @@
+"""A small real refine on SmolLM2 (optimizer and policy), the real tools and the default corpus:
+3 training tasks, K=2, one rejection-sampling and one DPO iteration, killed mid-way and resumed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graph.context import Context
+from graph.runs import RunStore, config_for, drive
+
+pytestmark = pytest.mark.real
+
+
+def task(name, observed, held):
+    return {"task": name, "observed": [observed], "description": f"Facts about {name}.",
+            "held_out": [{"instruction": q, "answers": a} for q, a in held]}
+
+
+# held-out answers stated in the planets' Wikipedia leads in the default corpus (see tasks/planets.yaml)
+TRAIN = [task("jupiter", "How big is Jupiter compared to Earth?", [
+             ("How many years does Jupiter take to orbit the Sun?", ["11.86", "nearly 12"]),
+             ("At what distance from the Sun, in astronomical units (AU), does Jupiter orbit?", ["5.20", "5.2"]),
+             ("Counting from the Sun, which planet is Jupiter (first, second, ...)?", ["fifth", "5th"])]),
+         task("mars", "What is the atmosphere of Mars made of?", [
+             ("What is the mean diameter of Mars in kilometres?", ["6,779", "6779"]),
+             ("Counting from the Sun, which planet is Mars (first, second, ...)?", ["fourth", "4th"]),
+             ("What is the lowest atmospheric temperature on Mars, in degrees Celsius?", ["-153"])]),
+         task("saturn", "How long does Saturn take to orbit the Sun?", [
+             ("How many times more massive than Earth is Saturn?", ["95"]),
+             ("At what distance from the Sun, in astronomical units (AU), does Saturn orbit?", ["9.59", "9.6"]),
+             ("Counting from the Sun, which planet is Saturn (first, second, ...)?", ["sixth", "6th"])])]
+VALIDATION = [task("outer planets", "Which planet is farthest from the Sun?", [
+    ("How many times the mass of Earth is Neptune?", ["17"]),
+    ("Counting from the Sun, which planet is Uranus (first, second, ...)?", ["seventh", "7th"])])]
+
+
+def test_refine_writes_two_optimizer_adapters_and_resumes_without_rerunning(tmp_path, smollm, corpus, monkeypatch):
+    import graph.refine_steps as steps
+
+    ran, real = [], steps.run_trajectory
+
+    def counted(ctx, job, task, iteration, optimizer):
+        ran.append((iteration, task["task"], job["kind"]))
+        if len(ran) == 6:
+            raise KeyboardInterrupt("killed during the sixth trajectory")
+        return real(ctx, job, task, iteration, optimizer)
+
+    monkeypatch.setattr(steps, "run_trajectory", counted)
+    ctx = Context.build(run_dir=str(tmp_path / "refine"), refine_samples=2, refine_iterations=1, refine_steps=2,
+                        max_calls=2, max_cost=6, max_new_tokens=64, eval_max_new_tokens=24, demonstrations_per_call=1,
+                        cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
+    store = RunStore(tmp_path / "runs.sqlite")
+    thread = store.new_thread("refine", ctx)
+    inputs = {"train": TRAIN, "validation": VALIDATION}
+    with pytest.raises(KeyboardInterrupt):
+        drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx)
+    values = store.resume(thread)
+    rep = values["refine_report"]
+
+    assert ran.count(ran[5]) == 2 and all(ran.count(r) == 1 for r in ran if r != ran[5])  # only the killed one re-ran
+    assert len(ran) == 2 * 3 * (2 + 3) + 1
+    assert [r["method"] for r in rep["iterations"]] == ["rejection sampling", "dpo"]
+    adapters = [r["adapter"] for r in rep["iterations"] if r["adapter"]]
+    for adapter in adapters:
+        assert (tmp_path / "refine").as_posix() in adapter and json.loads(
+            (tmp_path / "refine" / adapter.split("/refine/")[1] / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    assert len(adapters) == sum(r["pairs"] > 0 for r in rep["iterations"])
+    for r in rep["iterations"]:
+        assert r["validation_prompting"] and r["validation_refined"]
+    report = (tmp_path / "refine" / "refine_report.md").read_text()
+    assert "| 0 | rejection sampling |" in report and "| 1 | dpo |" in report
