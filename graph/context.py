@@ -77,6 +77,7 @@ class Context:
     max_cost: float = _f(12.0, describe="Most total API cost the optimizer may spend in a run (in each round, with rounds > 1).")
     rounds: int = _f(1, describe="Self-improvement rounds: each round the optimizer sees the policy's current answers and the rounds before, buys more data, and the policy is updated on all of it; a round that brings no gain on a validation third of the held-out items ends the run.")
     max_total_cost: float | None = _f(None, describe="Most API cost of all rounds together; None: rounds x max_cost.")
+    stop_without_gain: bool = _f(True, describe="With rounds > 1: end the run when a round brings no gain on the validation items (and keep the update before it).")
     round_sft: str = _f("continue", choices=("continue", "retrain"), describe="With update=sft and rounds > 1: continue the last round's adapter on the new rows, or retrain from the base on all rows.")
     max_arg_chars: int = _f(500, describe="Longest accepted API argument; longer ones are tool errors.")
     cache_path: str = _f(describe="Persistent tool-call cache (SQLite).", factory=lambda: str(ads_home() / "tool_cache.sqlite"))
@@ -231,8 +232,9 @@ class Context:
                 raise ConfigError(f"{name} must be {'>= 0' if name == 'max_calls' else '>= 1'}, not {getattr(self, name)}")
         if self.rounds < 1:
             raise ConfigError(f"rounds must be >= 1, not {self.rounds}")
-        if self.rounds == 1 and (self.max_total_cost is not None or self.round_sft != "continue"):
-            raise ConfigError("max_total_cost and round_sft are settings of runs with rounds > 1: set --rounds N")
+        if self.rounds == 1 and (self.max_total_cost is not None or self.round_sft != "continue" or not self.stop_without_gain):
+            raise ConfigError("max_total_cost, round_sft and stop_without_gain are settings of runs with rounds > 1: "
+                              "set --rounds N")
         if self.max_cost < 0 or self.icl_token_budget < 0 or self.parse_retries < 0:
             raise ConfigError("max_cost, icl_token_budget and parse_retries must be >= 0")
         check_prompts(self.prompts)

@@ -155,14 +155,14 @@ def round_check(state: State, ctx: Context) -> dict:
     stop = None
     if r + 1 >= ctx.rounds:
         stop = "last round"
-    elif score <= before:
+    elif score <= before and ctx.stop_without_gain:
         stop = "no gain on the validation items"
     elif ctx.max_total_cost is not None and spent >= ctx.max_total_cost - 1e-9:
         stop = "total budget spent"
     row["stop"] = stop
     out["rounds"] = [row]
     if stop:
-        if score <= before and history:  # the round made things no better: keep the update before it
+        if score <= before and history and ctx.stop_without_gain:  # no better: keep the update before it
             out["updated"] = history[-1]["updated"]
             row["kept_round"] = history[-1]["round"]
     else:

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from graph.context import Context
 from graph.runs import RunStore, config_for, drive
 
 pytestmark = pytest.mark.real
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def task(name, observed, held):
@@ -48,7 +51,13 @@ def test_refine_writes_two_optimizer_adapters_and_resumes_without_rerunning(tmp_
         return real(ctx, job, task, iteration, optimizer)
 
     monkeypatch.setattr(steps, "run_trajectory", counted)
-    ctx = Context.build(run_dir=str(tmp_path / "refine"), refine_samples=2, refine_iterations=1, refine_steps=2,
+    recipes = {}
+    for method in ("sft", "dpo"):  # the shipped recipes, one row per optimizer step: the test checks the loop, not the fit
+        values = yaml.safe_load((ROOT / "recipes" / f"{method}_lora.yaml").read_text())
+        values.update(per_device_train_batch_size=1, gradient_accumulation_steps=1)
+        recipes[method] = tmp_path / f"{method}.yaml"
+        recipes[method].write_text(yaml.safe_dump(values))
+    ctx = Context.build(optimizer_sft_recipe=str(recipes["sft"]), optimizer_dpo_recipe=str(recipes["dpo"]),run_dir=str(tmp_path / "refine"), refine_samples=2, refine_iterations=1, refine_steps=2,
                         max_calls=2, max_cost=6, max_new_tokens=64, eval_max_new_tokens=24, demonstrations_per_call=1,
                         cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
     store = RunStore(tmp_path / "runs.sqlite")
