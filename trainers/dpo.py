@@ -27,6 +27,7 @@ def run_dpo(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
     if not pairs:
         raise ValueError("no preference rows to train on: pass prompt/chosen/rejected rows")
     rc, out_dir, policy = begin("dpo", cfg, recipe, out_dir, base, llm)
+    log = RunLog("dpo", base, rc)  # started now: train_log.json's seconds cover the training
     timer = step_timer()
     trainer = DPOTrainer(
         model=policy.model,
@@ -37,6 +38,5 @@ def run_dpo(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
         callbacks=[timer],
     )
     trainer.train()
-    log = RunLog("dpo", base, rc)
     log.add_pass("preference", len(pairs), trainer, timer)
     return save_adapter(trainer.model, policy, out_dir, log, merge=bool(rc.get("merge")))
