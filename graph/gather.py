@@ -90,7 +90,7 @@ def analyse(state: State, ctx: Context) -> dict:
     gen = load_model(ctx, ctx.optimizer).generate(
         [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
                                         seed=ctx.seed + attempt + 1000 * r))[0][0]
-    return {"optimizer_replies": [{"round": r, "attempt": attempt, "text": gen.text,
+    return {"optimizer_replies": [{"round": r, "attempt": attempt, "text": gen.text, "finish_reason": gen.finish_reason,
                                    "seconds": round(time.perf_counter() - t0, 3),
                                    "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
 
@@ -101,7 +101,7 @@ def parse(state: State, ctx: Context) -> dict:
     from tools.parse import parse_api_calls, within_budget
 
     reply = state["optimizer_replies"][-1]
-    parsed = parse_api_calls(reply["text"], names=ctx.apis)
+    parsed = parse_api_calls(reply["text"], names=ctx.apis, cut_off=reply.get("finish_reason") == "length")
     attempt, r = reply["attempt"], reply.get("round", 0)
     retry = not parsed.ok and attempt < ctx.parse_retries
     log = {"round": r, "attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,

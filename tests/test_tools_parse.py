@@ -75,3 +75,10 @@ def test_only_the_allowed_apis_parse():
     parsed = parse_api_calls(text, names=["information_retrieval"])
     assert parsed.calls == [("information_retrieval", "Mars")]
     assert any("unknown API 'ask_question'" in e for e in parsed.errors)
+
+
+def test_a_call_cut_off_at_the_token_limit_is_not_a_call():
+    text = '<api_calls><api>information_retrieval("Jupiter")</api><api>information_retrieval("J'
+    assert calls(text) == [("information_retrieval", "Jupiter"), ("information_retrieval", "J")]  # not known to be cut
+    parsed = parse_api_calls(text, cut_off=True)
+    assert parsed.calls == [("information_retrieval", "Jupiter")] and "cut off at the token limit" in parsed.errors[0]

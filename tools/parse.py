@@ -63,9 +63,10 @@ def _argument(rest: str) -> str:
     return " ".join(_unquote(inner).split())
 
 
-def parse_api_calls(text: str, names: list[str] | None = None) -> Parsed:
+def parse_api_calls(text: str, names: list[str] | None = None, *, cut_off: bool = False) -> Parsed:
     """Tool calls in ``text``, in order. Unknown names (or APIs not in ``names``, default all) and
-    empty arguments become ``errors``."""
+    empty arguments become ``errors``. ``cut_off``: the reply ended at the token limit, so a last
+    call without its closing parenthesis is an unfinished argument ("J" for "Jupiter"), an error."""
     names = list(names) if names is not None else list(TOOL_NAMES)
     out = Parsed()
     blocks = _BLOCK.findall(text or "")
@@ -87,7 +88,7 @@ def parse_api_calls(text: str, names: list[str] | None = None) -> Parsed:
         else:
             out.errors.append(f"<api_calls> holds neither <api> entries nor 'none': {body.strip()[:80]!r}")
         return out
-    for piece in pieces:
+    for position, piece in enumerate(pieces):
         piece = re.sub(r"<\s*/\s*api(_calls)?\s*>", "", piece).strip()
         if not piece or _NONE.match(piece):
             continue
@@ -102,6 +103,9 @@ def parse_api_calls(text: str, names: list[str] | None = None) -> Parsed:
         arg = _argument(m.group(2))
         if not arg:
             out.errors.append(f"{name}: empty argument")
+            continue
+        if cut_off and position == len(pieces) - 1 and ")" not in m.group(2):
+            out.errors.append(f"{name}({arg!r}: cut off at the token limit before the call was finished")
             continue
         out.calls.append((name, arg))
     if not out.calls and not out.errors:
