@@ -147,7 +147,8 @@ def augment_held_out(task: dict, llm, *, n: int, prompt: str, seed: int, batch_s
 
     pool = [{"instruction": t} for t in task["observed"]] + \
         [{"instruction": h["instruction"] if isinstance(h, dict) else h} for h in task["held_out"]]
-    candidates = generate_instructions(llm, pool, n=n, prompt=prompt, seed=seed, batch_size=batch_size)
+    # three candidates for each item wanted: the ROUGE-L filter drops the model's near-copies
+    candidates = generate_instructions(llm, pool, n=3 * n, prompt=prompt, seed=seed, batch_size=batch_size)
     kept, dropped = rouge_filter([c["instruction"] for c in candidates], [p["instruction"] for p in pool])
     task = {**task, "held_out": task["held_out"] + [{"instruction": k} for k in kept[:n]]}
     return task, {"generated": len(candidates), "added": len(kept[:n]), "dropped": len(dropped)}

@@ -102,3 +102,20 @@ def test_the_command_writes_tasks_that_evaluate_can_read(tmp_path):
     assert result.exit_code == 0, result.output
     listed = CliRunner().invoke(main, ["tasks", "list", str(tmp_path / "o")])
     assert "wiz-math" in listed.output and "held-out  6" in listed.output
+
+
+def test_augmentation_adds_new_held_out_items_and_drops_near_copies(tmp_path, fake_llm):
+    from graph.prompts import TASK_AUGMENT_PROMPT
+
+    writer = fake_llm("writer")
+    replies = iter(["Instruction: Math question number 3?\nInput: <noinput>",  # a near-copy of the pool
+                    "Instruction: How many sides does a hexagon have?\nInput: <noinput>"] * 10)
+    writer.respond = lambda m: next(replies)
+    src = write_rows(tmp_path / "wiz.jsonl", SKILLS[:9])
+    manifest = build(src, tmp_path / "out", label="Skill", splits=(1, 0, 0), augment=1, augment_llm=writer,
+                     augment_prompt=TASK_AUGMENT_PROMPT, log=lambda m: None)
+    stats = manifest["augmentation"]["wiz-math"]
+    assert stats["added"] == 1 and stats["dropped"] >= 1
+    task = yaml.safe_load((tmp_path / "out" / manifest["tasks"]["wiz-math"]["file"]).read_text())
+    assert task["held_out"][-1] == {"instruction": "How many sides does a hexagon have?"}
+    assert "Math question number" in writer.history[0][-1]["content"]  # the task's own instructions as examples
