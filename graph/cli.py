@@ -67,6 +67,37 @@ def open_store(db: str | None):
     return RunStore(db)
 
 
+def run_graph(graph: str, db: str | None, *, resume: str | None, start, progress, thread: str | None = None,
+              on_interrupt=None, context=None) -> tuple[str, dict | None]:
+    """Start a new run of ``graph`` or resume one, the way every graph command does.
+
+    ``start()`` (called only for a new run) returns (inputs, ctx, what to say about the run);
+    ``progress(values)`` builds the update callback from the run's state so far (its inputs when new).
+    Returns (thread, final values or None when left paused); a RunError becomes a ClickException.
+    """
+    from graph.runs import RunError, config_for, drive
+
+    store = open_store(db)
+    try:
+        if resume:
+            values = store.resume(resume, on_update=progress(store.snapshot(resume).values or {}),
+                                  on_interrupt=on_interrupt, context=context(store.info(resume).context) if context else None)
+            return resume, values
+        inputs, ctx, about = start()
+        thread = store.new_thread(graph, ctx, thread)
+        click.echo(f"thread {thread}: {about} -> {ctx.run_dir}", err=True)
+        values = drive(store.app(graph), inputs, config_for(graph, thread, ctx, inputs), ctx,
+                       on_update=progress(inputs), on_interrupt=on_interrupt)
+        return thread, values
+    except RunError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def run_dir(out: str | None, name: str) -> str:
+    """The run folder: --out, else runs/<name>-<time>."""
+    return str((Path(out) if out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve())
+
+
 # ---- live progress and step mode -------------------------------------------------------------
 
 class Progress:
@@ -156,32 +187,19 @@ def ask(payload: dict):
 @settings_options
 def improve(task_path, observed, resume, thread, db, config_file, sets, no_cache, out, **named):
     """Run Active Data Search on a task: plan API calls, gather and curate data, update and measure the policy."""
-    from graph.runs import RunError
     from graph.tasks import TaskError, load_task
 
-    store = open_store(db)
-    try:
-        if resume:
-            info = store.info(resume)
-            values = store.resume(resume, on_update=Progress(store.snapshot(resume).values),
-                                  on_interrupt=ask, context=info.context.replace(step=True) if named.get("step") else None)
-            thread = resume
-        else:
-            try:
-                task = load_task(task_path, observed=observed, seed=named.get("seed") or 0)
-            except TaskError as e:
-                raise click.ClickException(str(e)) from None
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            named["run_dir"] = str((Path(out) if out else Path("runs") / f"{task['task']}-{stamp}").resolve())
-            ctx = build_context(config_file, sets, named, no_cache=no_cache)
-            thread = store.new_thread("improve", ctx, thread)
-            click.echo(f"thread {thread}: {len(task['observed'])} observed, {len(task['held_out'])} held-out -> {ctx.run_dir}", err=True)
-            from graph.runs import config_for, drive
+    def start():
+        try:
+            task = load_task(task_path, observed=observed, seed=named.get("seed") or 0)
+        except TaskError as e:
+            raise click.ClickException(str(e)) from None
+        named["run_dir"] = run_dir(out, task["task"])
+        ctx = build_context(config_file, sets, named, no_cache=no_cache)
+        return task, ctx, f"{len(task['observed'])} observed, {len(task['held_out'])} held-out"
 
-            values = drive(store.app("improve"), task, config_for("improve", thread, ctx, task), ctx,
-                           on_update=Progress(), on_interrupt=ask)
-    except RunError as e:
-        raise click.ClickException(str(e)) from None
+    thread, values = run_graph("improve", db, resume=resume, thread=thread, start=start, progress=Progress, on_interrupt=ask,
+                               context=(lambda saved: saved.replace(step=True)) if named.get("step") else None)
     if values is None:
         click.echo(f"paused. Continue with: python cli.py improve --resume {thread}", err=True)
         return

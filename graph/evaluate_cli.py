@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
-from graph.cli import build_context, open_store, settings_options
+from graph.cli import build_context, run_dir, run_graph, settings_options
 
 
 class CellProgress:
@@ -54,42 +53,33 @@ class CellProgress:
 @settings_options
 def evaluate(tasks_path, split, methods, updates, curations, seeds, seed, out, resume, db, config_file, sets, no_cache, **named):
     """Measure methods (baselines, ADS, ablations) on many tasks: gain, win rate, cost, with intervals."""
-    from graph.runs import RunError, config_for, drive
     from graph.tasks import TaskError, load_tasks
 
-    store = open_store(db)
-    try:
-        if resume:
-            values = store.resume(resume, on_update=CellProgress())
-            thread = resume
-        else:
-            if not tasks_path:
-                raise click.ClickException("give --tasks FILE|FOLDER (build tasks with: python cli.py tasks build)")
-            named["seed"] = seed
-            named["run_dir"] = str((Path(out) if out else Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}").resolve())
-            ctx = build_context(config_file, sets, named, no_cache=no_cache)
-            try:
-                tasks = load_tasks(tasks_path, split=split, seed=ctx.seed)
-            except TaskError as e:
-                raise click.ClickException(str(e)) from None
-            inputs = {"tasks": tasks, "methods": [m.strip() for m in methods.split(",") if m.strip()],
-                      "seeds": [ctx.seed + i for i in range(seeds)]}
-            if updates:
-                inputs["updates"] = [u.strip() for u in updates.split(",") if u.strip()]
-            if curations:
-                inputs["curations"] = [[s.strip() for s in c.split(",") if s.strip()] for c in curations]
-            from graph.evaluate import check_method
+    def start():
+        if not tasks_path:
+            raise click.ClickException("give --tasks FILE|FOLDER (build tasks with: python cli.py tasks build)")
+        named["seed"] = seed
+        named["run_dir"] = run_dir(out, "eval")
+        ctx = build_context(config_file, sets, named, no_cache=no_cache)
+        try:
+            tasks = load_tasks(tasks_path, split=split, seed=ctx.seed)
+        except TaskError as e:
+            raise click.ClickException(str(e)) from None
+        inputs = {"tasks": tasks, "methods": [m.strip() for m in methods.split(",") if m.strip()],
+                  "seeds": [ctx.seed + i for i in range(seeds)]}
+        if updates:
+            inputs["updates"] = [u.strip() for u in updates.split(",") if u.strip()]
+        if curations:
+            inputs["curations"] = [[s.strip() for s in c.split(",") if s.strip()] for c in curations]
+        from graph.evaluate import check_method
 
-            try:
-                [check_method(m) for m in inputs["methods"]]
-            except ValueError as e:
-                raise click.ClickException(str(e)) from None
-            thread = store.new_thread("evaluate", ctx)
-            click.echo(f"thread {thread}: {len(tasks)} task(s) x {len(inputs['methods'])} method(s) -> {ctx.run_dir}", err=True)
-            values = drive(store.app("evaluate"), inputs, config_for("evaluate", thread, ctx, inputs), ctx,
-                           on_update=CellProgress())
-    except RunError as e:
-        raise click.ClickException(str(e)) from None
+        try:
+            [check_method(m) for m in inputs["methods"]]
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        return inputs, ctx, f"{len(tasks)} task(s) x {len(inputs['methods'])} method(s)"
+
+    thread, values = run_graph("evaluate", db, resume=resume, start=start, progress=lambda values: CellProgress())
     rep = (values or {}).get("eval_report")
     if rep is None:
         raise click.ClickException(f"evaluation {thread} stopped early; continue it with --resume {thread}")
@@ -98,6 +88,6 @@ def evaluate(tasks_path, split, methods, updates, curations, seeds, seed, out, r
         click.echo(f"{r['method']:<34} gain {gain:>10}  gained/lost {r.get('gained', '-')}/{r.get('lost', '-')}  "
                    f"adj. win {r['adjusted_win_rate'] if r['adjusted_win_rate'] is None else round(r['adjusted_win_rate'], 3)}"
                    f"  cost/task {r['cost_per_task']:g}", err=True)
-    run_dir = rep["settings"]["run_dir"]
-    click.echo(json.dumps({"thread": thread, "report": str(Path(run_dir) / "eval_report.md"), "methods": len(rep["methods"]),
+    folder = rep["settings"]["run_dir"]
+    click.echo(json.dumps({"thread": thread, "report": str(Path(folder) / "eval_report.md"), "methods": len(rep["methods"]),
                            "cells": rep["cells"]}))

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import click
 
-from graph.cli import build_context, open_store, settings_options
+from graph.cli import build_context, run_dir, run_graph, settings_options
 
 
 class TrajectoryProgress:
@@ -48,37 +46,28 @@ class TrajectoryProgress:
 @click.option("--max-tasks", type=int, help="Use only the first N training and validation tasks.")
 @click.option("--policy", envvar="ADS_POLICY", help="Policy model spec.")
 @click.option("--optimizer", envvar="ADS_OPTIMIZER", help="The optimizer to refine (default: the policy's model).")
+@click.option("--judge", envvar="ADS_JUDGE", help="Judge of items without a verifier.")
 @click.option("--seed", type=int)
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default runs/refine-<time>).")
 @click.option("--resume", metavar="THREAD", help="Continue an interrupted refine; finished trajectories are never run again.")
 @settings_options
 def refine(tasks_path, max_tasks, out, resume, db, config_file, sets, no_cache, **named):
     """Learn the optimizer: sampled + default trajectories, rewards by held-out gain and cost, RS then DPO."""
-    from graph.runs import RunError, config_for, drive
     from graph.tasks import TaskError, load_tasks
 
-    store = open_store(db)
-    try:
-        if resume:
-            values = store.resume(resume, on_update=TrajectoryProgress())
-            thread = resume
-        else:
-            if not tasks_path:
-                raise click.ClickException("give --tasks FOLDER (built with python cli.py tasks build)")
-            named["run_dir"] = str((Path(out) if out else Path("runs") / f"refine-{time.strftime('%Y%m%d-%H%M%S')}").resolve())
-            ctx = build_context(config_file, sets, named, no_cache=no_cache)
-            try:
-                inputs = {"train": load_tasks(tasks_path, split="train", seed=ctx.seed)[:max_tasks],
-                          "validation": load_tasks(tasks_path, split="validation", seed=ctx.seed)[:max_tasks]}
-            except TaskError as e:
-                raise click.ClickException(str(e)) from None
-            thread = store.new_thread("refine", ctx)
-            click.echo(f"thread {thread}: {len(inputs['train'])} training, {len(inputs['validation'])} validation task(s) "
-                       f"-> {ctx.run_dir}", err=True)
-            values = drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx,
-                           on_update=TrajectoryProgress())
-    except RunError as e:
-        raise click.ClickException(str(e)) from None
+    def start():
+        if not tasks_path:
+            raise click.ClickException("give --tasks FOLDER (built with python cli.py tasks build)")
+        named["run_dir"] = run_dir(out, "refine")
+        ctx = build_context(config_file, sets, named, no_cache=no_cache)
+        try:
+            inputs = {"train": load_tasks(tasks_path, split="train", seed=ctx.seed)[:max_tasks],
+                      "validation": load_tasks(tasks_path, split="validation", seed=ctx.seed)[:max_tasks]}
+        except TaskError as e:
+            raise click.ClickException(str(e)) from None
+        return inputs, ctx, f"{len(inputs['train'])} training, {len(inputs['validation'])} validation task(s)"
+
+    thread, values = run_graph("refine", db, resume=resume, start=start, progress=lambda values: TrajectoryProgress())
     rep = (values or {}).get("refine_report")
     if rep is None:
         raise click.ClickException(f"refine {thread} stopped early; continue it with --resume {thread}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from graph.cli import build_context, open_store, settings_options
+from graph.cli import build_context, run_dir, run_graph, settings_options
 from graph.context import ISHEEP_SETTINGS
 
 
@@ -100,31 +100,22 @@ class Progress:
 @settings_options
 def self_improve(seeds_path, held_out_path, held_out_n, resume, thread, db, config_file, sets, no_cache, out, **named):
     """I-SHEEP: the policy writes, answers, rates and trains on its own data from seed tasks, round after round."""
-    from graph.runs import RunError, config_for, drive
     from records import RecordError
 
-    store = open_store(db)
-    try:
-        if resume:
-            values = store.resume(resume, on_update=Progress())
-            thread = resume
-        else:
-            if not seeds_path:
-                raise click.ClickException("give the seed tasks: --seeds FILE (e.g. ../shared/data/self-instruct/seed_tasks.jsonl)")
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            named["run_dir"] = str((Path(out) if out else Path("runs") / f"self-improve-{stamp}").resolve())
-            ctx = build_context(config_file, sets, named, no_cache=no_cache)
-            try:
-                task = inputs(seeds_path, held_out_path, held_out_n, ctx.seed)
-            except (RecordError, ValueError) as e:
-                raise click.ClickException(str(e)) from None
-            thread = store.new_thread("self-improve", ctx, thread)
-            click.echo(f"thread {thread}: {len(task['seeds'])} seed tasks, {len(task['held_out'])} held-out, "
-                       f"{ctx.isheep_iterations} iteration(s) of {ctx.isheep_data_size} ({ctx.isheep_setting}) -> {ctx.run_dir}", err=True)
-            values = drive(store.app("self-improve"), task, config_for("self-improve", thread, ctx, task), ctx,
-                           on_update=Progress())
-    except RunError as e:
-        raise click.ClickException(str(e)) from None
+    def start():
+        if not seeds_path:
+            raise click.ClickException("give the seed tasks: --seeds FILE (e.g. ../shared/data/self-instruct/seed_tasks.jsonl)")
+        named["run_dir"] = run_dir(out, "self-improve")
+        ctx = build_context(config_file, sets, named, no_cache=no_cache)
+        try:
+            task = inputs(seeds_path, held_out_path, held_out_n, ctx.seed)
+        except (RecordError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+        return task, ctx, (f"{len(task['seeds'])} seed tasks, {len(task['held_out'])} held-out, "
+                           f"{ctx.isheep_iterations} iteration(s) of {ctx.isheep_data_size} ({ctx.isheep_setting})")
+
+    thread, values = run_graph("self-improve", db, resume=resume, thread=thread, start=start,
+                               progress=lambda values: Progress())
     report = (values or {}).get("report")
     if report is None:
         raise click.ClickException(f"thread {thread} ended without a report; inspect it: python cli.py inspect {thread}")

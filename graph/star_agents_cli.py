@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from graph.cli import build_context, open_store, settings_options
+from graph.cli import build_context, run_dir, run_graph, settings_options
 
 
 def load_seeds(path: str, limit: int | None) -> list[dict]:
@@ -71,35 +71,24 @@ class Progress:
 @settings_options
 def star_agents(seed_data, out, limit, resume, thread, db, config_file, sets, no_cache, **named):
     """Improve a seed dataset with Star-Agents: agent pairs rewrite and answer, dual IFD x judge keeps the best."""
-    from graph.runs import RunError, config_for, drive
+    def start():
+        if not seed_data:
+            raise click.ClickException("give --seed-data FILE (e.g. ../shared/data/alpaca-gpt4-demo/alpaca_en_demo.json)")
+        seeds = load_seeds(seed_data, limit)
+        named["run_dir"] = run_dir(out, "star-agents")
+        ctx = build_context(config_file, sets, named, no_cache=no_cache)
+        if ctx.star_held_out:
+            from graph.star_agents_out import held_out_items
+            from records import RecordError
 
-    store = open_store(db)
-    try:
-        if resume:
-            values = store.snapshot(resume).values
-            values = store.resume(resume, on_update=Progress(len(values.get("seeds") or []), len(values.get("done") or [])))
-            thread = resume
-        else:
-            if not seed_data:
-                raise click.ClickException("give --seed-data FILE (e.g. ../shared/data/alpaca-gpt4-demo/alpaca_en_demo.json)")
-            seeds = load_seeds(seed_data, limit)
-            named["run_dir"] = str((Path(out) if out else Path("runs") / f"star-agents-{time.strftime('%Y%m%d-%H%M%S')}").resolve())
-            ctx = build_context(config_file, sets, named, no_cache=no_cache)
-            if ctx.star_held_out:
-                from graph.star_agents_out import held_out_items
-                from records import RecordError
+            try:
+                held_out_items(ctx.star_held_out, ctx.star_held_out_n)
+            except (RecordError, ValueError) as e:
+                raise click.ClickException(f"--held-out: {e}") from None
+        return {"seeds": seeds, "source": Path(seed_data).name}, ctx, f"{len(seeds)} seeds from {seed_data}"
 
-                try:
-                    held_out_items(ctx.star_held_out, ctx.star_held_out_n)
-                except (RecordError, ValueError) as e:
-                    raise click.ClickException(f"--held-out: {e}") from None
-            inputs = {"seeds": seeds, "source": Path(seed_data).name}
-            thread = store.new_thread("star-agents", ctx, thread)
-            click.echo(f"thread {thread}: {len(seeds)} seeds from {seed_data} -> {ctx.run_dir}", err=True)
-            values = drive(store.app("star-agents"), inputs, config_for("star-agents", thread, ctx, inputs), ctx,
-                           on_update=Progress(len(seeds)))
-    except RunError as e:
-        raise click.ClickException(str(e)) from None
+    thread, values = run_graph("star-agents", db, resume=resume, thread=thread, start=start,
+                               progress=lambda values: Progress(len(values.get("seeds") or []), len(values.get("done") or [])))
     report = (values or {}).get("report")
     if report is None:
         raise click.ClickException(f"thread {thread} ended without a report; continue it with "

@@ -103,3 +103,29 @@ def test_unknown_methods_are_refused(setup, tmp_path):
     ctx, _, _ = setup
     with pytest.raises(ValueError, match="unknown method 'magic'"):
         RunStore(tmp_path / "r.sqlite").start("evaluate", {"tasks": TASKS, "methods": ["magic"]}, ctx)
+
+
+def test_the_evaluate_command(setup, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import yaml
+    from graph.evaluate_cli import evaluate
+
+    ctx, fake, _ = setup
+    monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))
+    folder = tmp_path / "tasks" / "test"
+    folder.mkdir(parents=True)
+    for t in TASKS:
+        (folder / f"{t['task']}.yaml").write_text(yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
+    args = ["--tasks", str(tmp_path / "tasks"), "--methods", "original,ads", "--out", str(tmp_path / "e"),
+            "--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge",
+            "--set", f"cache_path={tmp_path / 'c.sqlite'}"]
+    result = CliRunner().invoke(evaluate, args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert printed["cells"] == 4 and printed["report"].endswith("eval_report.md")
+    assert "ads" in result.stderr and "gain" in result.stderr
+    bad = CliRunner().invoke(evaluate, [*args[:2], "--methods", "nonsense", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "unknown method 'nonsense'" in bad.output
+    missing = CliRunner().invoke(evaluate, ["--tasks", str(tmp_path / "tasks"), "--split", "train"])
+    assert missing.exit_code == 1 and "has no 'train' split" in missing.output

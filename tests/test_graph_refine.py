@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_a_killed_refine_resumes_without_rerunning_finished_trajectories(setup, 
     first_three, fourth = ran[:3], ran[3]
     assert ran.count(fourth) == 2 and all(ran.count(r) == 1 for r in first_three)  # only the killed one re-ran
     assert len(ran) == 11 and values["refine_report"]["iterations"][0]["trajectories"] == 10
+
+
+def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import yaml
+    from graph.refine_cli import refine
+
+    monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))
+    for split, tasks in (("train", TRAIN), ("validation", VALIDATION)):
+        (tmp_path / "tasks" / split).mkdir(parents=True)
+        for t in tasks:
+            (tmp_path / "tasks" / split / f"{t['task']}.yaml").write_text(
+                yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
+    result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--samples", "1", "--iterations", "0",
+                                         "--out", str(tmp_path / "r"), "--policy", "fake:policy", "--optimizer",
+                                         "fake:optimizer", "--judge", "fake:judge", "--no-cache",
+                                         "--set", f"cache_path={tmp_path / 'c.sqlite'}"])
+    assert result.exit_code == 0, result.output
+    optimizers = json.loads(result.stdout[result.stdout.index("{"):])["optimizers"]
+    assert len(optimizers) == 2 and optimizers[1].endswith("iter0/optimizer/adapter")
+    assert "2 training, 1 validation task(s)" in result.stderr
