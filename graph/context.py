@@ -9,9 +9,6 @@ curation step's parameter while that step is off) is a ``ConfigError`` that says
 from __future__ import annotations
 
 import dataclasses
-import json
-import string
-import types
 import typing
 from dataclasses import dataclass, field, fields
 
@@ -166,7 +163,9 @@ class Context:
             close = {u: [k for k in known if k.startswith(u[:4])] for u in unknown}
             hint = "; ".join(f"{u} (did you mean {', '.join(c)}?)" if c else u for u, c in close.items())
             raise ConfigError(f"unknown setting(s): {hint}. Settings: python cli.py settings")
-        ctx = cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        from graph.checks import coerce
+
+        ctx = cls(**{k: coerce(k, v, hints[k]) for k, v in values.items()})
         return ctx.check()
 
     def replace(self, **changes) -> "Context":
@@ -188,58 +187,11 @@ class Context:
         return dataclasses.asdict(self)
 
     def check(self) -> "Context":
-        """Raise ConfigError for a value that cannot work or a setting that would change nothing."""
-        for f in fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value is not None and value not in choices:
-                raise ConfigError(f"{f.name}={value!r}: choose one of {', '.join(choices)}")
-        unknown_apis = [a for a in self.apis if a not in TOOL_NAMES]
-        if unknown_apis or not self.apis:
-            raise ConfigError(f"apis: name one or more of {', '.join(TOOL_NAMES)}" +
-                              (f" (unknown: {', '.join(unknown_apis)})" if unknown_apis else ""))
-        bad = [s for s in self.curation if s not in CURATION_STEPS]
-        if bad:
-            raise ConfigError(f"unknown curation step(s) {', '.join(bad)}: use {', '.join(CURATION_STEPS)}")
-        for f in fields(self):
-            step, update, also = f.metadata.get("step"), f.metadata.get("update"), f.metadata.get("also")
-            default = f.default if f.default is not dataclasses.MISSING else None
-            read_elsewhere = also == ALWAYS_READ or bool(also and getattr(self, also))
-            if step and step not in self.curation and not read_elsewhere and getattr(self, f.name) != default:
-                raise ConfigError(f"{f.name} is a setting of the curation step '{step}', which is off: add it "
-                                  f"(--set curation={','.join([*self.curation, step])})"
-                                  + (f", or in self-improve turn on {also} (--set {also}=true)," if also else "")
-                                  + f" or leave {f.name} unset")
-            if also and not step and not read_elsewhere and getattr(self, f.name) != default:
-                raise ConfigError(f"{f.name} is a setting of {also}, which is off: --set {also}=true or leave {f.name} unset")
-            if update and update != self.update and getattr(self, f.name) != default:
-                raise ConfigError(f"{f.name} is a setting of the update '{update}', not of update={self.update}: "
-                                  f"use --update {update} or leave {f.name} unset")
-        if "star" in self.curation and not self.large_model:
-            raise ConfigError("curation step 'star' needs large_model (a stronger model spec for the dual-model IFD)")
-        if self.judge_mode == "reward" and not self.reward_model:
-            raise ConfigError("judge_mode=reward needs reward_model (a sequence-classification model name or path)")
-        if self.reward_model and self.judge_mode in ("pairwise", "verify"):
-            raise ConfigError(f"reward_model is set but judge_mode={self.judge_mode} never uses it: use judge_mode=reward or auto")
-        unknown = sorted(set(self.costs) - set(COSTS))
-        if unknown or any(float(v) < 0 for v in self.costs.values()):
-            raise ConfigError(f"costs: give a non-negative cost for any of {', '.join(COSTS)}"
-                              + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
-        self.costs = {**COSTS, **{k: float(v) for k, v in self.costs.items()}}
-        for name in ("max_calls", "batch_size", "max_new_tokens", "eval_max_new_tokens", "retrieval_k", "memory_k",
-                     "demonstrations_per_call", "bm25_candidates", "max_arg_chars", "judge_max_new_tokens"):
-            if getattr(self, name) < (0 if name == "max_calls" else 1):
-                raise ConfigError(f"{name} must be {'>= 0' if name == 'max_calls' else '>= 1'}, not {getattr(self, name)}")
-        if self.rounds < 1:
-            raise ConfigError(f"rounds must be >= 1, not {self.rounds}")
-        if self.rounds == 1 and (self.max_total_cost is not None or self.round_sft != "continue" or not self.stop_without_gain):
-            raise ConfigError("max_total_cost, round_sft and stop_without_gain are settings of runs with rounds > 1: "
-                              "set --rounds N")
-        if self.max_cost < 0 or self.icl_token_budget < 0 or self.parse_retries < 0:
-            raise ConfigError("max_cost, icl_token_budget and parse_retries must be >= 0")
-        check_prompts(self.prompts)
-        check_star_agents(self)
-        check_self_improve(self)
+        """Raise ConfigError for a value that cannot work or a setting that would change nothing
+        (graph/checks.py)."""
+        from graph.checks import check
+
+        check(self)
         return self
 
     def prompt(self, name: str) -> str:
@@ -253,140 +205,3 @@ class Context:
             return getattr(prompts, name)
         except AttributeError:
             raise ConfigError(f"unknown prompt {name!r}; prompts: {', '.join(prompts.NAMES)}") from None
-
-
-def check_star_agents(ctx: Context) -> None:
-    """The Star-Agents settings can work: agents, base pairs, M >= l >= 0, a large model that differs from the policy."""
-    from pathlib import Path
-
-    from graph import prompts
-    from graph.star_agents_pairs import AgentError, check_base_pairs, parse_agents
-
-    try:
-        check_base_pairs(ctx.star_base_pairs, parse_agents(ctx.star_agents, prompts.NAMES))
-    except AgentError as e:
-        raise ConfigError(str(e)) from None
-    if not (0 <= ctx.star_l <= ctx.star_m) or ctx.star_n < 1 or ctx.star_beta < 0:
-        raise ConfigError(f"star-agents: need 0 <= star_l <= star_m, star_n >= 1 and star_beta >= 0 "
-                          f"(got l={ctx.star_l}, m={ctx.star_m}, n={ctx.star_n}, beta={ctx.star_beta})")
-    if ctx.star_large_model and ctx.star_large_model == ctx.policy:
-        raise ConfigError("star_large_model is the policy itself: every IFD difference would be 0 and eq. 5 undefined; "
-                          "name a stronger model, or leave it unset to rank candidates by the judge alone")
-    for name in ("star_probabilities", "star_held_out"):
-        if getattr(ctx, name) and not Path(getattr(ctx, name)).expanduser().is_file():
-            raise ConfigError(f"{name}: {getattr(ctx, name)} is not a file")
-    if min(ctx.star_rewrite_tokens, ctx.star_response_tokens, ctx.star_held_out_n) < 1:
-        raise ConfigError("star_rewrite_tokens, star_response_tokens and star_held_out_n must be >= 1")
-
-
-def check_self_improve(ctx: Context) -> None:
-    """The self-improve (I-SHEEP) settings can work."""
-    small = {n: getattr(ctx, n) for n in ("isheep_iterations", "isheep_data_size", "isheep_examples",
-                                          "density_clusters", "density_per_cluster") if getattr(ctx, n) < 1}
-    if small:
-        raise ConfigError(", ".join(f"{n}={v}" for n, v in small.items()) + ": must be >= 1")
-    if not 0 < ctx.isheep_max_rouge <= 1 or ctx.isheep_temperature < 0:
-        raise ConfigError(f"isheep_max_rouge must be in (0, 1] (got {ctx.isheep_max_rouge}) and isheep_temperature "
-                          f">= 0 (got {ctx.isheep_temperature})")
-    if not 1 <= ctx.assess_threshold <= 10:
-        raise ConfigError(f"assess_threshold={ctx.assess_threshold}: ratings run from 1 to 10, so use 1-10")
-
-
-def template_fields(template: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
-
-
-def check_prompts(overrides: dict) -> None:
-    from graph import prompts
-
-    for name, text in overrides.items():
-        if name not in prompts.NAMES:
-            raise ConfigError(f"prompts: unknown prompt {name!r}; prompts: {', '.join(prompts.NAMES)}")
-        if not isinstance(text, str):
-            raise ConfigError(f"prompts.{name} must be a string")
-        try:
-            extra = template_fields(text) - template_fields(getattr(prompts, name))
-        except ValueError as e:
-            raise ConfigError(f"prompts.{name} is not a valid template ({e}); write literal braces as {{{{ }}}}") from None
-        if extra:
-            raise ConfigError(f"prompts.{name} uses {{{', '.join(sorted(extra))}}}, which it is never filled with; "
-                              f"it may use {{{', '.join(sorted(template_fields(getattr(prompts, name))))}}}")
-
-
-def _coerce(name: str, value, hint):
-    """``value`` (possibly a command-line string) as the field's type, or ConfigError."""
-    import yaml
-
-    if isinstance(value, str) and hint is not str:
-        try:
-            value = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            pass
-    args = typing.get_args(hint)
-    optional = (typing.get_origin(hint) in (typing.Union, types.UnionType)) and type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
-        if optional:
-            return None
-        raise ConfigError(f"{name} cannot be empty")
-    if base is list and isinstance(value, str):
-        return [s.strip() for s in value.split(",") if s.strip()]
-    if base is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if base is bool and isinstance(value, str) and value.lower() in ("yes", "no", "true", "false", "on", "off", "1", "0"):
-        return value.lower() in ("yes", "true", "on", "1")
-    if base is dict and isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
-        raise ConfigError(f"{name}={value!r}: expected {getattr(base, '__name__', base)}")
-    return value
-
-
-def load_model(ctx: Context, spec: str):
-    """The model ``spec`` as this run uses it (its dtype, behind the generation cache unless
-    ``generation_cache`` is off): every graph loads models here."""
-    from pathlib import Path
-
-    import llms
-    from llms.gencache import cached
-
-    llm = llms.load(spec, dtype=ctx.dtype)
-    if not ctx.generation_cache:
-        return llm
-    return cached(llm, Path(ctx.cache_path).expanduser().with_name("generation_cache.sqlite"), dtype=ctx.dtype, spec=spec)
-
-
-def context_of(runtime) -> Context:
-    """The run's Context from a node's runtime; a host app may pass a dict of settings or nothing."""
-    ctx = getattr(runtime, "context", None)
-    if isinstance(ctx, Context):
-        return ctx
-    if isinstance(ctx, dict):
-        return Context.build(ctx)
-    return Context()
-
-
-def node(stage: str):
-    """A graph node from ``fn(state, ctx) -> update``: the node reads the run's Context from the
-    LangGraph runtime and adds the seconds it took to ``timings[stage]``."""
-    import functools
-    import time
-
-    from langgraph.runtime import Runtime
-
-    def wrap(fn):
-        def run(state, runtime: Runtime[Context]) -> dict:
-            t0 = time.perf_counter()
-            out = fn(state, context_of(runtime)) or {}
-            return {**out, "timings": {stage: time.perf_counter() - t0}}
-
-        functools.update_wrapper(run, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
-        del run.__wrapped__  # LangGraph reads the signature: it must see ``runtime``, not fn's ``ctx``
-        return run
-
-    return wrap

@@ -31,7 +31,8 @@ from typing import Annotated
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graph.context import Context, node
+from graph.context import Context
+from graph.nodes import node
 
 FIXED_PLANS = {"retrieval": "information_retrieval", "self-instruct": "demonstration_generation",
                "rule-qa": "question_answering"}

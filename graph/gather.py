@@ -12,7 +12,8 @@ import time
 from langgraph.types import interrupt
 
 import llms
-from graph.context import Context, load_model, node
+from graph.context import Context
+from graph.nodes import load_model, node
 from graph.state import State
 
 

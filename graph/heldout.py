@@ -8,7 +8,8 @@ passes them in once (``original=``) instead of generating them again.
 
 from __future__ import annotations
 
-from graph.context import Context, load_model
+from graph.context import Context
+from graph.nodes import load_model
 
 
 def items_of(held_out: list) -> list[dict]:

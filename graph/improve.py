@@ -19,7 +19,8 @@ from pathlib import Path
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.context import Context, context_of, load_model, node
+from graph.context import Context
+from graph.nodes import context_of, load_model, node
 from graph.gather import (analyse, as_pair, gathered_rows, ifd, judge, judge_questions, parse, run_tools,  # noqa: F401
                           scored_rows)
 from graph.state import InputState, OutputState, State

@@ -22,7 +22,8 @@ from typing import Annotated
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graph.context import Context, node
+from graph.context import Context
+from graph.nodes import node
 
 
 def _merge(a: dict | None, b: dict | None) -> dict:

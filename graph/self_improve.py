@@ -33,7 +33,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
-from graph.context import Context, context_of, load_model, node
+from graph.context import Context
+from graph.nodes import context_of, load_model, node
 from graph.state import add_timings
 
 STAGES = ("generate", "filter", "respond", "assess", "select", "train", "evaluate")

@@ -28,7 +28,8 @@ from typing import Annotated
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from graph.context import Context, node
+from graph.context import Context
+from graph.nodes import node
 from graph.state import add_timings, merge
 
 STAGES = ("start", "finish", "evaluate", "report")

@@ -22,7 +22,8 @@ import re
 from collections import defaultdict
 
 import llms
-from graph.context import Context, load_model
+from graph.context import Context
+from graph.nodes import load_model
 from graph.star_agents_pairs import Agent, sample_pairs, split_pair
 from records import instruction_of, response_of
 

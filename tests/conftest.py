@@ -66,6 +66,22 @@ def ads_home() -> Path:
     return HOME
 
 
+@pytest.fixture(autouse=True)
+def own_home(tmp_path_factory, monkeypatch):
+    """Each test its own ADS home (caches, memory bank, checkpoints), with the session's converted
+    models and corpora linked in: a scripted model's replies cached by one test never answer another."""
+    home = tmp_path_factory.mktemp("home")
+    for part in ("models", "corpora"):
+        if (HOME / part).exists():
+            (home / part).symlink_to(HOME / part, target_is_directory=True)
+        else:
+            (HOME / part).mkdir(parents=True, exist_ok=True)
+            (home / part).symlink_to(HOME / part, target_is_directory=True)
+    monkeypatch.setenv("ADS_HOME", str(home))
+    monkeypatch.setenv("ADS_CHECKPOINTS", str(home / "checkpoints.sqlite"))
+    return home
+
+
 @pytest.fixture
 def fake_llm():
     """``fake_llm("name")`` -> the ScriptedLLM that ``llms.load("fake:name")`` returns (fresh per test)."""

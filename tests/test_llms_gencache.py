@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from graph.context import Context, load_model
+from graph.context import Context
+from graph.nodes import load_model
 from llms import SamplingParams
 from llms.gencache import GenerationCache, cached
 from tests.fakes import PLAN, TASK, FakeTools, answer

@@ -168,3 +168,19 @@ def test_training_needs_weights():
         base_dir_of("openai:m@http://127.0.0.1:1/v1")
     with pytest.raises(llms.ModelError, match="refuses GGUF"):
         base_dir_of("local:/models/x.Q4_1.gguf")
+
+
+def test_train_batch_size_is_rows_per_step(tmp_path, monkeypatch):
+    import trainers.sft
+
+    seen = {}
+
+    def fake_run(cfg, rows, out, base, recipe=None):
+        seen.update(cfg)
+        raise llms.ModelError("stop here")
+
+    monkeypatch.setattr(trainers.sft, "run_sft", fake_run)
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"type": "qa", "instruction": "q", "response": "a"}) + "\n")
+    result = CliRunner().invoke(main, ["train", "sft", "--data", str(data), "--out", str(tmp_path / "o"), "--batch-size", "16"])
+    assert "stop here" in result.output and seen["gradient_accumulation_steps"] == 16 and "rows_per_step" not in seen

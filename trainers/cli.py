@@ -24,7 +24,8 @@ def _common(f):
         click.option("--epochs", type=float, default=None, help="num_train_epochs."),
         click.option("--steps", type=int, default=None, help="max_steps (overrides --epochs)."),
         click.option("--lr", type=float, default=None, help="learning_rate."),
-        click.option("--batch-size", type=int, default=None, help="per_device_train_batch_size."),
+        click.option("--batch-size", type=int, default=None,
+                     help="Rows (pairs for dpo) per optimizer step: accumulated over the recipe's per-device batch."),
         click.option("--max-length", type=int, default=None, help="Tokens per row; longer rows are truncated."),
         click.option("--merge", is_flag=True, default=None, help="Also save base+adapter merged (out/merged)."),
     ]
@@ -32,16 +33,23 @@ def _common(f):
 
 
 def _overrides(epochs, steps, lr, batch_size, max_length, merge, **extra) -> dict:
-    named = {"num_train_epochs": epochs, "max_steps": steps, "learning_rate": lr,
-             "per_device_train_batch_size": batch_size, "max_length": max_length, "merge": merge, **extra}
+    named = {"num_train_epochs": epochs, "max_steps": steps, "learning_rate": lr, "rows_per_step": batch_size,
+             "max_length": max_length, "merge": merge, **extra}
     return {k: v for k, v in named.items() if v is not None}
 
 
 def _train(method: str, data: str, base: str, out: str, recipe: str | None, cfg: dict) -> None:
     from .formats import FormatError, read_rows
-    from .recipe import RecipeError
+    from .recipe import RecipeError, load_recipe
 
     try:
+        rows_per_step = cfg.pop("rows_per_step", None)
+        if rows_per_step is not None:  # rows per step = per-device batch x accumulation (the recipe sets the first)
+            per_device = int(load_recipe(method, None, recipe).get("per_device_train_batch_size") or 1)
+            if rows_per_step < 1 or rows_per_step % per_device:
+                raise RecipeError(f"--batch-size {rows_per_step}: give a positive multiple of the recipe's "
+                                  f"per_device_train_batch_size ({per_device})")
+            cfg["gradient_accumulation_steps"] = rows_per_step // per_device
         rows = read_rows(data, method)
         if method == "sft":
             from .sft import run_sft as run
