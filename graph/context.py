@@ -98,7 +98,7 @@ class Context:
     min_star_score: float = _f(0.0, step="star", describe="Step star: keep rows whose composite score (judge x dual IFD) exceeds this.")
     min_relevance: float = _f(0.3, step="relevance", describe="Step relevance: keep rows whose embedding similarity (cosine) to the nearest observed instruction is at least this.")
     # -- update and measurement -----------------------------------------------------------
-    update: str = _f("icl", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
+    update: str = _f("icl-knn", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
     knn_min_similarity: float = _f(0.5, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")

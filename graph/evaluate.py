@@ -88,9 +88,9 @@ def method_settings(method: str, task: dict, ctx: Context) -> tuple[dict, list |
 def cell_label(method: str, update: str, curation: list[str], state: dict, ctx: Context) -> str:
     label = method
     if len(state.get("updates") or [ctx.update]) > 1:
-        label += f" | {update}"
+        label += f" / {update}"
     if len(state.get("curations") or [ctx.curation]) > 1:
-        label += f" | {'+'.join(curation) or 'none'}"
+        label += f" / {'+'.join(curation) or 'none'}"
     return label
 
 

@@ -53,7 +53,7 @@ def test_scripted_models_drive_calls_dataset_update_and_evaluation(tmp_path, mod
     assert [(c["name"], c["argument"], c["cost"]) for c in report["api_calls"]] == [
         ("information_retrieval", "Zorbia", 1.0), ("information_retrieval", "Quxland", 1.0),
         ("demonstration_generation", "capital questions", 2.0)]
-    assert report["cost_total"] == 4.0 and report["update"] == "icl" and report["judge"] == "verifier"
+    assert report["cost_total"] == 4.0 and report["update"] == "icl-knn" and report["judge"] == "verifier"
 
     rows = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
     assert len(rows) == report["dataset_size"] == 3
@@ -349,8 +349,8 @@ def test_dtype_reaches_every_model_load_including_the_tools(tmp_path, models, mo
 
 
 def test_icl_token_budget_and_eval_max_new_tokens(tmp_path, models, fake_tools):
-    big = run_with(tmp_path / "a", models)
-    small = run_with(tmp_path / "b", models, icl_token_budget=20, eval_max_new_tokens=17)
+    big = run_with(tmp_path / "a", models, update="icl")
+    small = run_with(tmp_path / "b", models, update="icl", icl_token_budget=20, eval_max_new_tokens=17)
     assert big["updated_policy"]["rows_used"] == 3 and small["updated_policy"]["rows_used"] < 3
     assert small["updated_policy"]["tokens"] <= 20 and small["updated_policy"]["token_budget"] == 20
     assert models[1].params[-1].max_new_tokens == 17
