@@ -281,3 +281,28 @@ def test_training_sets_and_held_out_files(tmp_path, star_models, shared_data):
     bad.write_text('{"prompt_id": 1}\n')
     with pytest.raises(ValueError, match="item 0: no instruction"):
         held_out_items(bad, 5)
+
+
+def test_held_out_comparison_trains_curated_seed_and_random_and_evaluates_them(tmp_path, star_models, monkeypatch):
+    import trainers.sft
+
+    trained = {}
+
+    def fake_sft(cfg, rows, out_dir, base, recipe=None, llm=None):
+        trained[out_dir.name] = list(rows)
+        return out_dir / "adapter"
+
+    monkeypatch.setattr(trainers.sft, "run_sft", fake_sft)
+    policy = star_models[0]
+    policy.respond = lambda m: "An answer." if len(m) == 1 else agent_model(m)  # held-out questions come alone
+    held = tmp_path / "held.jsonl"
+    held.write_text("".join(json.dumps({"instruction": q}) + "\n" for q in ("How do I boil an egg?", "What is rain?")))
+    ctx = star_context(tmp_path, star_large_model="fake:large", star_m=2, star_l=0, star_held_out=str(held))
+    _, _, values = run(tmp_path, ctx, SEEDS[:2])
+    rep = values["report"]
+    assert set(trained) == {"curated", "seed", "random"} and len(trained["curated"]) == len(trained["seed"]) == 2
+    assert 1 <= len(trained["random"]) <= 2  # one model-written candidate per seed that has one
+    assert trained["seed"][0]["response"] == SEEDS[0]["output"]  # the seed rows, untouched
+    methods = {m["method"]: m for m in rep["evaluation"]["methods"]}
+    assert set(methods) == {"curated", "seed", "random"} and all(m["n"] == 2 for m in methods.values())
+    assert (tmp_path / "run" / "eval" / "eval_report.md").exists()
