@@ -53,3 +53,24 @@ def corpus_texts(corpus) -> str:
 
     passages = getattr(corpus, "passages", None) or []
     return "\n".join(p.get("text", "") + "\n" + passage_text(p) for p in passages)
+
+
+def test_every_curation_step_on_rows_the_real_tools_bought(tmp_path, smollm, corpus):
+    """A fixed plan (a relevant passage, an off-topic one, demonstrations and a QA pair from SmolLM2)
+    through every step but star, on the real model and embedder; each step's log adds up."""
+    plan = [{"name": "information_retrieval", "arg": "Jupiter planet"}, {"name": "information_retrieval", "arg": "Violin"},
+            {"name": "demonstration_generation", "arg": "questions about planets"},
+            {"name": "question_answering", "arg": "How big is Jupiter?"}]
+    ctx = Context.build(max_calls=4, max_new_tokens=96, eval_max_new_tokens=24, demonstrations_per_call=2,
+                        curation="dedupe,format,relevance,judge,isheep,perplexity,ifd", run_dir=str(tmp_path / "run"),
+                        cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
+    report = builder.compile().invoke({**TASK, "plan": plan}, context=ctx)["report"]
+    log = report["curation"]
+    assert [s["step"] for s in log] == ["empty", "dedupe", "format", "relevance", "judge", "isheep", "perplexity", "ifd"]
+    for before, after in zip(log, log[1:]):
+        assert after["in"] == before["kept"] and after["kept"] + after["dropped"] == after["in"]
+    assert log[0]["in"] == report["rows_gathered"] and log[-1]["kept"] == report["dataset_size"]
+    relevance = next(s for s in log if s["step"] == "relevance")
+    assert any("Violin" in e["text"] for e in relevance["examples"])  # the off-topic passage is dropped
+    rows = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
+    assert all(r["judge"]["reading"] == "logprobs" for r in rows)  # the real judge's ratings never fail to parse
