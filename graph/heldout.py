@@ -43,9 +43,22 @@ def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, l
     return prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"), **extra)
 
 
-def updated_answers(ctx: Context, held_out: list, updated: dict) -> list[str]:
+def unchanged(ctx: Context, held_out: list, spec: str, prompts: list) -> list[bool]:
+    """Per item: does the updated policy get exactly the original's question (the same model, the bare
+    instruction)? Then its answer *is* the original answer: asking again could only differ by batch
+    composition (padding moves fp32 logits at the margin), which would score as a spurious win or loss."""
+    if spec != ctx.policy:
+        return [False] * len(prompts)
+    return [p == it["instruction"] for p, it in zip(prompts, items_of(held_out))]
+
+
+def updated_answers(ctx: Context, held_out: list, updated: dict, *, original: list[str] | None = None) -> list[str]:
+    """The updated policy's answers; with ``original``, items it is asked unchanged keep the original answer."""
     spec, prompts = updated_prompts(ctx, held_out, updated)
-    return answer(ctx, spec, prompts)
+    same = unchanged(ctx, held_out, spec, prompts) if original is not None else [False] * len(prompts)
+    ask = [p for p, s in zip(prompts, same) if not s]
+    got = iter(answer(ctx, spec, ask) if ask else [])
+    return [o if s else next(got) for o, s in zip(original or [None] * len(prompts), same)]
 
 
 def compare_answers(ctx: Context, items: list[dict], new: list[str], original: list[str]):
@@ -66,7 +79,7 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
     """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
     items = items_of(held_out)
     original = original if original is not None else original_answers(ctx, held_out)
-    new = updated_answers(ctx, held_out, updated)
+    new = updated_answers(ctx, held_out, updated, original=original)
     result = compare_answers(ctx, items, new, original)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
@@ -81,10 +94,11 @@ def measure_many(ctx: Context, held_out: list, updates: list[dict], *, original:
     Returns per update {"summary", "judge", "accuracy", "passed", "winners"}."""
     items = items_of(held_out)
     prompts = [updated_prompts(ctx, held_out, u) for u in updates]
-    answers: dict[tuple[str, str], str] = {}
+    # items asked unchanged keep the original answer (see ``unchanged``); the rest are generated once each
+    answers: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
     for spec in dict.fromkeys(spec for spec, _ in prompts):
-        unique = list(dict.fromkeys(p for s, ps in prompts if s == spec for p in ps))
-        answers.update({(spec, p): a for p, a in zip(unique, answer(ctx, spec, unique))})
+        unique = [p for p in dict.fromkeys(p for s, ps in prompts if s == spec for p in ps) if (spec, p) not in answers]
+        answers.update({(spec, p): a for p, a in zip(unique, answer(ctx, spec, unique) if unique else [])})
     out = []
     for spec, ps in prompts:
         result = compare_answers(ctx, items, [answers[(spec, p)] for p in ps], original)
