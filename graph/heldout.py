@@ -43,22 +43,20 @@ def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, l
     return prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"), **extra)
 
 
-def unchanged(ctx: Context, held_out: list, spec: str, prompts: list) -> list[bool]:
-    """Per item: does the updated policy get exactly the original's question (the same model, the bare
-    instruction)? Then its answer *is* the original answer: asking again could only differ by batch
-    composition (padding moves fp32 logits at the margin), which would score as a spurious win or loss."""
-    if spec != ctx.policy:
-        return [False] * len(prompts)
-    return [p == it["instruction"] for p, it in zip(prompts, items_of(held_out))]
-
-
-def updated_answers(ctx: Context, held_out: list, updated: dict, *, original: list[str] | None = None) -> list[str]:
-    """The updated policy's answers; with ``original``, items it is asked unchanged keep the original answer."""
-    spec, prompts = updated_prompts(ctx, held_out, updated)
-    same = unchanged(ctx, held_out, spec, prompts) if original is not None else [False] * len(prompts)
-    ask = [p for p, s in zip(prompts, same) if not s]
-    got = iter(answer(ctx, spec, ask) if ask else [])
-    return [o if s else next(got) for o, s in zip(original or [None] * len(prompts), same)]
+def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[list[str]]:
+    """Each update's answers to the held-out items, generated in shared batches: all prompts for one
+    model go through it together, each distinct prompt once. An item an update asks unchanged (the
+    policy itself, the bare instruction, as icl-knn does below its floor) keeps the ``original``
+    answer: asking again could only differ by batch composition (padding moves fp32 logits at the
+    margin), which would score as a win or a loss that no data caused."""
+    items = items_of(held_out)
+    prompts = [updated_prompts(ctx, held_out, u) for u in updates]
+    known: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
+    for spec in dict.fromkeys(spec for spec, _ in prompts):
+        ask = [p for p in dict.fromkeys(p for s, ps in prompts if s == spec for p in ps) if (spec, p) not in known]
+        if ask:
+            known.update(zip([(spec, p) for p in ask], answer(ctx, spec, ask)))
+    return [[known[(spec, p)] for p in ps] for spec, ps in prompts]
 
 
 def compare_answers(ctx: Context, items: list[dict], new: list[str], original: list[str]):
@@ -79,7 +77,7 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
     """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
     items = items_of(held_out)
     original = original if original is not None else original_answers(ctx, held_out)
-    new = updated_answers(ctx, held_out, updated, original=original)
+    new = updated_answers(ctx, held_out, [updated], original=original)[0]
     result = compare_answers(ctx, items, new, original)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
@@ -93,15 +91,10 @@ def measure_many(ctx: Context, held_out: list, updates: list[dict], *, original:
     shared batches: all prompts for one model go through it together, each distinct prompt once.
     Returns per update {"summary", "judge", "accuracy", "passed", "winners"}."""
     items = items_of(held_out)
-    prompts = [updated_prompts(ctx, held_out, u) for u in updates]
-    # items asked unchanged keep the original answer (see ``unchanged``); the rest are generated once each
-    answers: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
-    for spec in dict.fromkeys(spec for spec, _ in prompts):
-        unique = [p for p in dict.fromkeys(p for s, ps in prompts if s == spec for p in ps) if (spec, p) not in answers]
-        answers.update({(spec, p): a for p, a in zip(unique, answer(ctx, spec, unique) if unique else [])})
+    answers = updated_answers(ctx, held_out, updates, original=original)
     out = []
-    for spec, ps in prompts:
-        result = compare_answers(ctx, items, [answers[(spec, p)] for p in ps], original)
+    for new in answers:
+        result = compare_answers(ctx, items, new, original)
         out.append({"summary": result.summary, "judge": result.judge, "accuracy": result.accuracy,
                     "passed": result.passed, "winners": [v.winner for v in result.verdicts]})
     return out
