@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from graph.context import ConfigError, Context
+from graph.state import cost_of
 
 
 # ---- settings shared by every graph command ------------------------------------------------
@@ -108,7 +109,7 @@ class Progress:
         self.t0 = time.perf_counter()
         self.planned = len(values.get("calls") or [])
         self.done = len(values.get("results") or [])
-        self.cost = sum(float(r.get("cost") or 0) for r in values.get("results") or [])
+        self.cost = cost_of(values.get("results"))
 
     def __call__(self, node: str, update: dict) -> None:
         detail = ""
@@ -126,7 +127,7 @@ class Progress:
         elif node == "tools":
             for r in update.get("results") or []:
                 self.done += 1
-                self.cost += float(r.get("cost") or 0)
+                self.cost += cost_of([r])
                 note = r["status"] + (" cached" if r.get("cached") else "") + (f": {r['error']}" if r.get("error") else "")
                 detail += f"{r['tool']}({r['arg']!r}) -> {len(r.get('rows') or [])} rows, {note}  "
         elif node == "curate":

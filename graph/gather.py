@@ -14,7 +14,7 @@ from langgraph.types import interrupt
 import llms
 from graph.context import Context
 from graph.nodes import load_model, node
-from graph.state import State
+from graph.state import State, cost_of
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -112,7 +112,7 @@ def parse(state: State, ctx: Context) -> dict:
         from graph.optimizer import suspicious_calls
 
         before = state.get("calls") or []
-        spent = sum(float(x.get("cost") or 0) for x in state.get("results") or [])
+        spent = cost_of(state.get("results"))
         # each round has the per-round budget; all rounds together stay within max_total_cost
         room = ctx.max_cost if ctx.max_total_cost is None else min(ctx.max_cost, max(ctx.max_total_cost - spent, 0.0))
         repeated = {(c["name"], c["arg"]) for c in before}
@@ -140,7 +140,7 @@ def _decide(call: dict, state: State, ctx: Context):
     answer = interrupt({
         "pending": {k: call[k] for k in ("index", "name", "arg", "cost")},
         "call": f"{call['index'] + 1} of {len(state['calls'])}",
-        "cost_so_far": sum(r.get("cost") or 0 for r in done),
+        "cost_so_far": cost_of(done),
         "remaining": [f"{c['name']}({c['arg']!r})" for c in state["calls"][call["index"] + 1:]],
         "resume_with": "approve | skip | quit | {'action': 'edit', 'arg': 'new argument'}",
     })

@@ -23,7 +23,7 @@ from graph.context import Context
 from graph.nodes import context_of, load_model, node
 from graph.gather import (analyse, as_pair, gathered_rows, ifd, judge, judge_questions, parse, run_tools,  # noqa: F401
                           scored_rows)
-from graph.state import InputState, OutputState, State
+from graph.state import InputState, OutputState, State, cost_of
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 
@@ -146,9 +146,9 @@ def round_check(state: State, ctx: Context) -> dict:
     before = history[-1]["validation_score"] if history else baseline
     calls = [c for c in state.get("calls") or [] if c.get("round", 0) == r]
     results = [x for x in state.get("results") or [] if x["index"] in {c["index"] for c in calls}]
-    spent = sum(float(x.get("cost") or 0) for x in state.get("results") or [])
+    spent = cost_of(state.get("results"))
     row = {"round": r, "calls": [f"{c['name']}({c['arg']!r})" for c in calls],
-           "cost": round(sum(float(x.get("cost") or 0) for x in results), 3), "cost_total": round(spent, 3),
+           "cost": round(cost_of(results), 3), "cost_total": round(spent, 3),
            "rows_bought": sum(len(x.get("rows") or []) for x in results if x.get("status") == "ok"),
            "dataset_size": len(state.get("dataset") or []), "validation_items": len(val_items),
            "validation_score": score, "validation_baseline": baseline, "gain": score - before,

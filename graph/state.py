@@ -27,6 +27,11 @@ def add_timings(left: dict | None, right: dict | None) -> dict:
     return out
 
 
+def cost_of(results: list[dict] | None) -> float:
+    """The API cost the finished tool calls ``results`` (the state's "results") have spent."""
+    return sum(float(r.get("cost") or 0) for r in results or [])
+
+
 class InputState(TypedDict, total=False):
     """What a host app passes in: the target task."""
 
