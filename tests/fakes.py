@@ -108,3 +108,48 @@ def answer(messages):
                 if place in item["instruction"] and capital in context:
                     return f"The capital of {place} is {capital}."
     return "I am not sure."
+
+
+def kill_then_resume(script: str, tmp_path, kill_env: dict[str, str]) -> dict:
+    """Run ``script`` (``python run.py <repo root> <tmp_path>``) with ``kill_env`` set, which makes it
+    kill itself with ``os._exit(9)``; run it again without, to resume. Returns the resumed run's
+    last stdout line as JSON (the scripts print the report)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    path = tmp_path / "run.py"
+    path.write_text(script)
+    env = {**os.environ, **kill_env}
+    killed = subprocess.run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr[-3000:]
+    env = {k: v for k, v in env.items() if k not in kill_env}
+    resumed = subprocess.run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return json.loads(resumed.stdout.strip().splitlines()[-1])
+
+
+def refine_killed_at(monkeypatch, n: int, store, ctx, inputs: dict) -> tuple[list, dict]:
+    """A refine run killed (KeyboardInterrupt) as its ``n``-th trajectory starts, then resumed.
+    Returns (every trajectory started, as (iteration, task, kind), in order; the resumed values)."""
+    import pytest
+
+    import graph.refine_steps as steps
+    from graph.runs import config_for, drive
+
+    ran, real = [], steps.run_trajectory
+
+    def counted(ctx, job, task, iteration, optimizer):
+        ran.append((iteration, task["task"], job["kind"]))
+        if len(ran) == n:
+            raise KeyboardInterrupt(f"killed in trajectory {n}")
+        return real(ctx, job, task, iteration, optimizer)
+
+    monkeypatch.setattr(steps, "run_trajectory", counted)
+    thread = store.new_thread("refine", ctx)
+    with pytest.raises(KeyboardInterrupt):
+        drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx)
+    return ran, store.resume(thread)

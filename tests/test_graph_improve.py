@@ -225,21 +225,9 @@ print(json.dumps(out["report"]))
 
 
 def test_a_run_killed_during_the_tools_stage_resumes_without_repeating_finished_calls(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.fakes import kill_then_resume
 
-    root = str(Path(__file__).resolve().parents[1])
-    script = tmp_path / "run.py"
-    script.write_text(KILLABLE_RUN)
-    env = {**os.environ, "KILL_AT": "Quxland"}
-    killed = subprocess.run([sys.executable, str(script), root, str(tmp_path)], env=env, capture_output=True, text=True)
-    assert killed.returncode == 9, killed.stderr[-2000:]
-    env.pop("KILL_AT")
-    resumed = subprocess.run([sys.executable, str(script), root, str(tmp_path)], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    report = json.loads(resumed.stdout.strip().splitlines()[-1])
+    report = kill_then_resume(KILLABLE_RUN, tmp_path, {"KILL_AT": "Quxland"})
 
     started = [tuple(json.loads(line)) for line in (tmp_path / "calls.log").read_text().splitlines()]
     # Zorbia finished before the kill and is not paid again; Quxland was cut off and runs once more

@@ -9,8 +9,8 @@ import pytest
 
 import tools
 from graph.context import Context
-from graph.runs import RunStore, config_for, drive
-from tests.fakes import PLAN, FakeTools, answer
+from graph.runs import RunStore
+from tests.fakes import PLAN, FakeTools, answer, refine_killed_at
 
 TRAIN = [
     {"task": "zorbia", "observed": ["What is the capital of Zorbia?"], "description": "Capitals of made-up countries.",
@@ -81,24 +81,8 @@ def test_rejection_sampling_then_dpo_from_rewards_and_costs(setup, tmp_path):
 
 def test_a_killed_refine_resumes_without_rerunning_finished_trajectories(setup, tmp_path, monkeypatch):
     ctx, fake, _ = setup
-    import graph.refine_steps as steps
-
-    ran, real = [], steps.run_trajectory
-
-    def flaky(ctx, job, task, iteration, optimizer):
-        ran.append((iteration, task["task"], job["kind"]))
-        if len(ran) == 4:
-            raise KeyboardInterrupt("killed in the fourth trajectory")
-        return real(ctx, job, task, iteration, optimizer)
-
-    monkeypatch.setattr(steps, "run_trajectory", flaky)
-    store = RunStore(tmp_path / "runs.sqlite")
-    ctx = ctx.replace(refine_iterations=0)
-    thread = store.new_thread("refine", ctx)
-    inputs = {"train": TRAIN, "validation": []}
-    with pytest.raises(KeyboardInterrupt):
-        drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx)
-    values = store.resume(thread)
+    ran, values = refine_killed_at(monkeypatch, 4, RunStore(tmp_path / "runs.sqlite"), ctx.replace(refine_iterations=0),
+                                   {"train": TRAIN, "validation": []})
     first_three, fourth = ran[:3], ran[3]
     assert ran.count(fourth) == 2 and all(ran.count(r) == 1 for r in first_three)  # only the killed one re-ran
     assert len(ran) == 11 and values["refine_report"]["iterations"][0]["trajectories"] == 10

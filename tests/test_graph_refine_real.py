@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from graph.context import Context
-from graph.runs import RunStore, config_for, drive
+from graph.runs import RunStore
+from tests.fakes import refine_killed_at
 
 pytestmark = pytest.mark.real
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,32 +41,17 @@ VALIDATION = [task("outer planets", "Which planet is farthest from the Sun?", [
 
 
 def test_refine_writes_two_optimizer_adapters_and_resumes_without_rerunning(tmp_path, smollm, corpus, monkeypatch):
-    import graph.refine_steps as steps
-
-    ran, real = [], steps.run_trajectory
-
-    def counted(ctx, job, task, iteration, optimizer):
-        ran.append((iteration, task["task"], job["kind"]))
-        if len(ran) == 6:
-            raise KeyboardInterrupt("killed during the sixth trajectory")
-        return real(ctx, job, task, iteration, optimizer)
-
-    monkeypatch.setattr(steps, "run_trajectory", counted)
     recipes = {}
     for method in ("sft", "dpo"):  # the shipped recipes, one row per optimizer step: the test checks the loop, not the fit
         values = yaml.safe_load((ROOT / "recipes" / f"{method}_lora.yaml").read_text())
         values.update(per_device_train_batch_size=1, gradient_accumulation_steps=1)
         recipes[method] = tmp_path / f"{method}.yaml"
         recipes[method].write_text(yaml.safe_dump(values))
-    ctx = Context.build(optimizer_sft_recipe=str(recipes["sft"]), optimizer_dpo_recipe=str(recipes["dpo"]),run_dir=str(tmp_path / "refine"), refine_samples=2, refine_iterations=1, refine_steps=2,
+    ctx = Context.build(optimizer_sft_recipe=str(recipes["sft"]), optimizer_dpo_recipe=str(recipes["dpo"]), run_dir=str(tmp_path / "refine"), refine_samples=2, refine_iterations=1, refine_steps=2,
                         max_calls=2, max_cost=6, max_new_tokens=64, eval_max_new_tokens=24, demonstrations_per_call=1,
                         cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
-    store = RunStore(tmp_path / "runs.sqlite")
-    thread = store.new_thread("refine", ctx)
-    inputs = {"train": TRAIN, "validation": VALIDATION}
-    with pytest.raises(KeyboardInterrupt):
-        drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx)
-    values = store.resume(thread)
+    ran, values = refine_killed_at(monkeypatch, 6, RunStore(tmp_path / "runs.sqlite"), ctx,
+                                   {"train": TRAIN, "validation": VALIDATION})
     rep = values["refine_report"]
 
     assert ran.count(ran[5]) == 2 and all(ran.count(r) == 1 for r in ran if r != ran[5])  # only the killed one re-ran

@@ -5,12 +5,10 @@ call, or, when the 135M optimizer buys nothing new in round 2, in round 2's meas
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.fakes import kill_then_resume
 
 pytestmark = pytest.mark.real
 
@@ -65,16 +63,7 @@ print(json.dumps(values["report"]))
 
 
 def test_two_real_rounds_killed_in_round_two_resume_without_paying_again(tmp_path, smollm, corpus):
-    root = str(Path(__file__).resolve().parents[1])
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "KILL_IN_ROUND_2": "1"}
-    killed = subprocess.run([sys.executable, str(script), root, str(tmp_path)], env=env, capture_output=True, text=True)
-    assert killed.returncode == 9, killed.stderr[-3000:]
-    env.pop("KILL_IN_ROUND_2")
-    resumed = subprocess.run([sys.executable, str(script), root, str(tmp_path)], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    report = json.loads(resumed.stdout.strip().splitlines()[-1])
+    report = kill_then_resume(SCRIPT, tmp_path, {"KILL_IN_ROUND_2": "1"})
 
     started = [tuple(json.loads(line)) for line in (tmp_path / "calls.log").read_text().splitlines()]
     round1 = [c for c in started if c[0] == 1]
