@@ -2,9 +2,13 @@
 process: imports, model load, graph, report) on one set of fresh caches.
 
 The first run is cold (empty tool and generation caches); the second is warm: its tool calls
-and every model generation (optimizer, judge, held-out answers) come from the caches. Prints
-the wall time of each, `ratio: N` (cold / warm, target >= 5), the seconds of every graph stage
-(report.json `timings`), and the machine load. Models and the corpus should be prepared first
+and every model generation (optimizer, tools, judge, held-out answers) come from the caches.
+Two cases, each cold then warm on its own caches: the normal run, and one where a tool call
+fails on purpose (only demonstration_generation may be called, and its prompt asks for one word,
+so the policy writes no parsable pair): a failed call is reported as failed again on the warm
+run, but its seeded samples come from the generation cache. Prints the wall time of each,
+`ratio: N` per case (cold / warm, target >= 5), the seconds of every graph stage (report.json
+`timings`), and the machine load. Models and the corpus should be prepared first
 (python cli.py models prepare; python cli.py corpus build).
 
     .venv/bin/python bench/improve.py [--task tasks/planets.yaml] [--update icl] [--max-calls 6] [--no-generation-cache]
@@ -43,10 +47,26 @@ def main() -> None:
                     help="Cache tool calls only (what a warm run saved before the generation cache).")
     a = ap.parse_args()
 
+    ratios = {}
+    for case in ("normal", "failing call"):
+        ratios[case] = cold_warm(a, case)
+    print("\n" + "  ".join(f"{case}: ratio {r:.1f}" for case, r in ratios.items()))
+    print(f"ratio: {min(ratios.values()):.1f}")
+
+
+FAILING = {"apis": ["demonstration_generation"],
+           "prompts": {"DEMONSTRATION_PROMPT": "Reply with the single word 'no'. ({topic})", "DEMONSTRATION_REPLY_PREFIX": ""}}
+
+
+def cold_warm(a, case: str) -> float:
     tmp = Path(tempfile.mkdtemp(prefix="ads-bench-"))
+    extra = []
+    if case == "failing call":
+        (tmp / "failing.json").write_text(json.dumps(FAILING))
+        extra = ["--config", str(tmp / "failing.json")]
     common = ["--update", a.update, "--max-calls", str(a.max_calls), "--db", str(tmp / "checkpoints.sqlite"),
               "--set", f"cache_path={tmp / 'tool_cache.sqlite'}", "--set", f"memory_path={tmp / 'memory'}",
-              "--set", f"generation_cache={not a.no_generation_cache}", *(["--task", a.task] if a.task else [])]
+              "--set", f"generation_cache={not a.no_generation_cache}", *extra, *(["--task", a.task] if a.task else [])]
     loads, walls, reports = [os.getloadavg()[0]], [], []
     for name in ("cold", "warm"):
         walls.append(run_cli([*common, "--out", str(tmp / name)]))
@@ -54,11 +74,11 @@ def main() -> None:
         loads.append(os.getloadavg()[0])
     (r1, r2), (w1, w2) = reports, walls
 
-    print(f"task {r1['task']}, update {a.update}, generation cache {'off' if a.no_generation_cache else 'on'}; "
+    print(f"\n== {case}: task {r1['task']}, update {a.update}, generation cache {'off' if a.no_generation_cache else 'on'}; "
           f"ADS_THREADS={os.environ.get('ADS_THREADS', 'unset')}, {os.cpu_count()} CPUs; "
           f"load average before / after cold / after warm: {' / '.join(f'{x:.1f}' for x in loads)}")
-    print(f"calls: {[(c['name'], c['argument']) for c in r1['api_calls']]}; cached in the warm run: "
-          f"{sum(c['cached'] for c in r2['api_calls'])}/{len(r2['api_calls'])}")
+    for name, r in (("cold", r1), ("warm", r2)):
+        print(f"{name} calls: {[(c['name'], c['argument'], c['status'] + (' cached' if c['cached'] else '')) for c in r['api_calls']]}")
     print(f"\n{'stage':<10}{'cold (s)':>10}{'warm (s)':>10}")
     for stage in dict.fromkeys([*r1["timings"], *r2["timings"]]):
         print(f"{stage:<10}{r1['timings'].get(stage, 0.0):>10.2f}{r2['timings'].get(stage, 0.0):>10.2f}")
@@ -66,9 +86,10 @@ def main() -> None:
         h, acc = r["held_out"], r.get("accuracy") or {}
         print(f"{name}: held-out win {h['win']} tie {h['tie']} lose {h['lose']}; accuracy original "
               f"{acc.get('original', float('nan')):.2f} -> updated {acc.get('updated', float('nan')):.2f}")
-    print(f"\ncold: {w1:.2f} s  (python cli.py improve, end to end)")
+    print(f"cold: {w1:.2f} s  (python cli.py improve, end to end)")
     print(f"warm: {w2:.2f} s")
-    print(f"ratio: {w1 / w2:.1f}")
+    print(f"{case} ratio: {w1 / w2:.1f}")
+    return w1 / w2
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""Torch threads when several jobs share the machine: two processes generating at once, each with
-as many threads as the machine has cores (oversubscribed), each with one thread, and each with
-the thread count the local backend picks by itself (``llms.factory.auto_threads``: the cores the
-load average leaves free), measured in one run.
+"""Torch threads as a user meets them, both cases in one run:
+
+1. Back to back: a model command runs, ends, and the next starts at once (as a user types one
+   command after another). The next one's automatic thread count (``llms.factory.auto_threads``:
+   the cores other processes use over the last second, ``llms.cpuload``) is compared with what the
+   old rule (cores less the 1-minute load average, which still counts the ended process) would
+   pick, and its tok/s with a run pinned to every core on the idle machine.
+2. Concurrent: two processes generating at once, each with as many threads as the machine has
+   cores (oversubscribed), each with one thread, and each automatic.
 
     .venv/bin/python bench/threads.py [--procs 2] [--prompts 8] [--tokens 32]
 
-Prints the wall time of every setting (all processes finished) and `ratio: N` (oversubscribed
-over automatic wall time). Other jobs on the machine add to the load alike for every setting.
+Prints `back-to-back / idle tok/s: N` (target within 10% of 1) and `ratio: N` (oversubscribed
+over automatic wall time of the concurrent case).
 """
 
 from __future__ import annotations
@@ -41,6 +46,48 @@ def child(threads: str, n: int, tokens: int, start_at: float) -> None:
     print(json.dumps({"threads": torch.get_num_threads(), "seconds": time.perf_counter() - t0}))
 
 
+def child_rate(threads: str, n: int, tokens: int) -> None:
+    """One batched generation; prints threads used, tok/s and the load average at the start."""
+    load = os.getloadavg()[0]
+    from generation import prompts
+
+    import llms
+
+    if threads != "auto":
+        os.environ["ADS_THREADS"] = threads
+    llm = llms.load(llms.DEFAULT_POLICY)
+    import torch
+
+    ps = prompts(n)
+    t0 = time.perf_counter()
+    out = llm.generate(ps, llms.SamplingParams(max_new_tokens=tokens), batch_size=n)
+    seconds = time.perf_counter() - t0
+    toks = sum(g[0].completion_tokens for g in out)
+    print(json.dumps({"threads": torch.get_num_threads(), "rate": toks / seconds, "load": load}))
+
+
+def run_one(threads: str, n: int, tokens: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "ADS_THREADS"}
+    env["HF_HUB_OFFLINE"] = "1"
+    out = subprocess.run([sys.executable, __file__, "--rate", threads, "--prompts", str(n), "--tokens", str(tokens)],
+                         stdout=subprocess.PIPE, text=True, env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def back_to_back(n: int, tokens: int) -> float:
+    cores = len(os.sched_getaffinity(0))
+    idle = run_one(str(cores), n, tokens)  # the reference: every core, pinned
+    run_one("auto", n, tokens)  # "another model command" that ends ...
+    nxt = run_one("auto", n, tokens)  # ... and the next one, started at once
+    old_rule = max(1, min(cores, int(cores - nxt["load"] + 0.5)))
+    print(f"back to back: the next command picked {nxt['threads']} thread(s) (1-minute load average "
+          f"{nxt['load']:.2f} at its start: the old rule would pick {old_rule}); {nxt['rate']:.1f} tok/s, "
+          f"idle with {cores} threads pinned: {idle['rate']:.1f} tok/s")
+    ratio = nxt["rate"] / idle["rate"]
+    print(f"back-to-back / idle tok/s: {ratio:.2f}")
+    return ratio
+
+
 def run_together(threads: str, procs: int, n: int, tokens: int) -> tuple[float, list[int]]:
     start_at = time.time() + 25  # loading takes a few seconds; all of them wait for this moment
     env = {k: v for k, v in os.environ.items() if k != "ADS_THREADS"}
@@ -58,10 +105,14 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--rate", help=argparse.SUPPRESS)
     ap.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         return child(a.child, a.prompts, a.tokens, a.start_at)
+    if a.rate:
+        return child_rate(a.rate, a.prompts, a.tokens)
+    back_to_back(a.prompts, 64)
     cores = len(os.sched_getaffinity(0))
     results = {}
     for name, threads in ((f"{cores} threads each", str(cores)), ("1 thread each", "1"), ("automatic", "auto")):

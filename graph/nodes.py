@@ -8,16 +8,10 @@ from graph.context import Context
 
 def load_model(ctx: Context, spec: str):
     """The model ``spec`` as this run uses it (its dtype, behind the generation cache unless
-    ``generation_cache`` is off): every graph loads models here."""
-    from pathlib import Path
+    ``generation_cache`` is off): every graph and every tool loads models here."""
+    from tools.base import load_model as load
 
-    import llms
-    from llms.gencache import cached
-
-    llm = llms.load(spec, dtype=ctx.dtype)
-    if not ctx.generation_cache:
-        return llm
-    return cached(llm, Path(ctx.cache_path).expanduser().with_name("generation_cache.sqlite"), dtype=ctx.dtype, spec=spec)
+    return load(ctx, spec)
 
 
 def context_of(runtime) -> Context:

@@ -23,6 +23,34 @@ class UnsupportedOperation(ModelError):
     """The backend cannot do this (e.g. log-prob scoring on an endpoint that has no echo)."""
 
 
+def import_module(name: str, *, purpose: str, install: str, error: type[Exception] = ModelError):
+    """``importlib.import_module(name)``, or ``error`` with a message that says what failed.
+
+    A package that is not installed: "<purpose> needs <package>: <install>". A package that is
+    installed but raises on import (a dependency that moved, a missing submodule): the module
+    and the exception it raised, with the installed version, never "install it" again.
+    """
+    import importlib
+    from importlib import metadata
+
+    top = name.split(".")[0]
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        if isinstance(e, ModuleNotFoundError) and e.name in (top, name):
+            raise error(f"{purpose} needs {top}, which is not installed: {install}") from e
+        cause = e
+    except Exception as e:  # anything else raised while the module ran its own imports
+        cause = e
+    try:
+        version = f"{top} {metadata.version(top)} is installed"
+    except metadata.PackageNotFoundError:
+        version = f"{top} is installed"
+    raise error(f"{purpose}: `import {name}` failed with {type(cause).__name__}: {cause} ({version}; the "
+                "installed packages do not fit together: `bash scripts/setup.sh` installs the tested versions "
+                "from requirements/lock.txt)") from cause
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int = 256

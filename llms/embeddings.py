@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ModelError
+from .base import ModelError, import_module
 from .registry import PACKAGED, DEFAULT_EMBEDDER
 
 # BGE models prefix *queries* (never passages) with these instructions (FlagEmbedding's README).
@@ -36,54 +36,51 @@ class Embedder:
     batch_size: int = 64
 
     def encode(self, texts: list[str] | str, *, progress: bool = False) -> np.ndarray:
-        """Texts as they are (passages, memory instructions), batched shortest-padding first."""
-        texts = _as_list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad little
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(texts), desc="embedding passages", unit="passage", disable=not progress)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            out[idx] = self._forward([texts[i] for i in idx])
-            bar.update(len(idx))
-        bar.close()
-        return out
+        """Texts as they are (memory instructions, passages): FlagEmbedding's own ``encode``."""
+        return self._run(self.model.encode, texts, progress=progress)
 
     def encode_queries(self, texts: list[str] | str) -> np.ndarray:
-        """Search queries: BGE models add their retrieval instruction here."""
-        texts = _as_list(texts)
-        instruction = getattr(self.model, "query_instruction_for_retrieval", None)
-        if instruction:
-            fmt = getattr(self.model, "query_instruction_format", "{}{}")
-            texts = [fmt.format(instruction, t) for t in texts]
-        return self._forward(texts)
+        """Search queries: FlagEmbedding's ``encode_queries`` (BGE models add their retrieval
+        instruction there)."""
+        return self._run(self.model.encode_queries, texts)
 
     def encode_corpus(self, texts: list[str]) -> np.ndarray:
-        """Many passages, with a progress bar (what ``corpus build`` runs)."""
-        return self.encode(texts, progress=True)
+        """Many passages, with a progress bar (what ``corpus build`` runs): ``encode_corpus``."""
+        return self._run(self.model.encode_corpus, texts, progress=True)
 
-    def _forward(self, texts: list[str]) -> np.ndarray:
-        """One forward pass with the FlagEmbedding model's own tokenizer and pooling.
+    def _run(self, encode, texts: list[str] | str, *, progress: bool = False) -> np.ndarray:
+        """Call one of FlagEmbedding's encode methods (its tokenizer, length sorting, pooling and
+        normalisation, as the model's configuration sets them) in chunks, for a progress bar.
 
         On CPU, a few short texts (a query) run on one thread: with the cores shared, every
         one of the ~40 matmuls waits at a barrier for a descheduled second OpenMP thread, and a
-        query that takes 8 ms alone took ~480 ms with two threads. Big batches keep all threads
+        query that takes 8 ms alone took ~480 ms with two threads. Big inputs keep all threads
         and run in bfloat16 where the CPU has native bf16 (cosine to float32 > 0.9999, ~1.3x faster).
         """
         import torch
 
-        fm = self.model
-        device = next(fm.model.parameters()).device
-        batch = fm.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        small = device.type == "cpu" and batch["input_ids"].numel() <= 512
-        with _threads(1 if small else None), torch.inference_mode(), \
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=device.type == "cpu" and not small and _cpu_bf16()):
-            batch = batch.to(device)
-            hidden = fm.model(**batch, return_dict=True).last_hidden_state
-            out = fm.pooling(hidden.float(), batch["attention_mask"]).cpu().numpy()
+        texts = _as_list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        cpu = str(self.model.target_devices[0]) == "cpu"
+        small = cpu and len(texts) <= 4 and sum(len(t) for t in texts) <= 2000
+        # Calls of 16 of FlagEmbedding's batches, texts of similar length together (it sorts only
+        # within a call, and runs a call's first batch twice to probe its memory).
+        chunk = 16 * self.batch_size
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(texts), desc="embedding passages", unit="passage", disable=not progress)
+        with _threads(1 if small else None), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu and not small and _cpu_bf16()):
+            for start in range(0, len(texts), chunk):
+                idx = order[start:start + chunk]
+                got = encode([texts[i] for i in idx], batch_size=self.batch_size, max_length=self.max_length,
+                             convert_to_numpy=True)
+                out[idx] = np.asarray(got, dtype=np.float32).reshape(len(idx), -1)
+                bar.update(len(idx))
+        bar.close()
         return self._rows(out)
 
     @property
@@ -152,16 +149,15 @@ def _build(spec: str) -> Embedder:
     device = fm.target_devices[0]
     if device == "cpu":
         fm.model.float()
-    fm.model.to(device).eval()  # encode_queries runs the model directly (see Embedder._forward)
+    fm.model.to(device).eval()
     return emb
 
 
 def _construct(spec: str) -> Embedder:
-    try:
-        import torch
-        from FlagEmbedding import FlagAutoModel, FlagModel
-    except ImportError as e:
-        raise ModelError(f"dense retrieval needs FlagEmbedding: pip install 'FlagEmbedding>=1.3' ({e})") from e
+    import torch
+
+    flag = import_module("FlagEmbedding", purpose="dense retrieval", install="pip install 'FlagEmbedding>=1.3'")
+    FlagAutoModel, FlagModel = flag.FlagAutoModel, flag.FlagModel
     gpu = torch.cuda.is_available()
     common = dict(normalize_embeddings=True, use_fp16=gpu, devices="cuda:0" if gpu else "cpu")
 

@@ -262,3 +262,12 @@ def cached(llm: LLM, path: str | Path | None = None, *, dtype: str | None = None
                identity=model_identity(llm, dtype, spec))
 
 
+
+
+def load_cached(spec: str, *, dtype: str | None = None, path: str | Path | None = None, enabled: bool = True) -> LLM:
+    """The model ``spec`` (with ``dtype``) behind the generation cache at ``path``, or bare when
+    ``enabled`` is false: the one way a run's nodes and tools load the models they generate with."""
+    from .factory import load
+
+    llm = load(spec, dtype=dtype)
+    return cached(llm, path, dtype=dtype, spec=spec) if enabled else llm

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .base import LLM, Generation, ModelError, Prompt, SamplingParams, as_messages
+from .base import LLM, Generation, ModelError, Prompt, SamplingParams, as_messages, import_module
 
 
 COMPUTE_LOCK = threading.RLock()
@@ -27,6 +27,20 @@ def _torch_dtype(name: str | None, device: str):
 def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def _follow_threads_each_step():
+    """A logits processor that changes nothing but re-reads the free cores before each token."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    from .factory import follow_threads
+
+    class FollowThreads(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            follow_threads()
+            return scores
+
+    return LogitsProcessorList([FollowThreads()])
 
 
 @dataclass
@@ -56,11 +70,8 @@ class LocalLLM(LLM):
                 "(python cli.py models list) or a local folder."
             ) from e
         if adapter:
-            try:
-                from peft import PeftModel
-            except ImportError as e:
-                raise ModelError("loading a LoRA adapter needs peft: pip install peft") from e
-            model = PeftModel.from_pretrained(model, adapter)
+            peft = import_module("peft", purpose="loading a LoRA adapter", install="pip install peft")
+            model = peft.PeftModel.from_pretrained(model, adapter)
         model.to(device).eval()
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
@@ -110,6 +121,8 @@ class LocalLLM(LLM):
                     kwargs.update(temperature=params.temperature, top_p=params.top_p)
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
+                if self.device == "cpu":  # threads follow the machine at every decoding step
+                    kwargs["logits_processor"] = _follow_threads_each_step()
                 seqs = self.model.generate(**enc, **kwargs)
                 width = enc["input_ids"].shape[1]
                 for row, seq in enumerate(seqs):
@@ -122,6 +135,12 @@ class LocalLLM(LLM):
                     out[i].append(Generation(text=text.strip(), prompt_tokens=int(enc["attention_mask"][row // params.n].sum()),
                                              completion_tokens=n_new, finish_reason=finish))
         return out
+
+    def _follow_threads(self) -> None:
+        if self.device == "cpu":
+            from .factory import follow_threads
+
+            follow_threads()
 
     # -- scoring ---------------------------------------------------------------------------
     def _start_ids(self) -> list[int]:
@@ -153,6 +172,7 @@ class LocalLLM(LLM):
                 for r, s in enumerate(seqs):  # right padding: real tokens keep positions 0..n-1
                     ids[r, : len(s)] = torch.tensor(s)
                     mask[r, : len(s)] = 1
+                self._follow_threads()
                 logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 logp = torch.log_softmax(logits.float(), dim=-1)
                 for r, i in enumerate(idx):
@@ -181,6 +201,7 @@ class LocalLLM(LLM):
                     tok.padding_side = "left"  # the last position is every row's next token
                     enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(self.device)
+                    self._follow_threads()
                     logits = self.model(**enc).logits[:, -1, :].float()
                     logp = torch.log_softmax(logits, dim=-1)
                     for row, i in enumerate(idx):

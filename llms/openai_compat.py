@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import LLM, Generation, ModelError, SamplingParams, UnsupportedOperation, as_messages
+from .base import LLM, Generation, ModelError, SamplingParams, UnsupportedOperation, as_messages, import_module
 
 
 @dataclass
@@ -24,10 +24,7 @@ class OpenAICompatLLM(LLM):
     @classmethod
     def open(cls, spec: str, model: str, base_url: str, *, concurrency: int | None = None,
              max_retries: int = 3, timeout: float = 120.0, **_) -> "OpenAICompatLLM":
-        try:
-            import openai
-        except ImportError as e:
-            raise ModelError("the openai: backend needs the openai package: pip install openai") from e
+        openai = import_module("openai", purpose="the openai: backend", install="pip install openai")
         client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
                                max_retries=max_retries, timeout=timeout)
         conc = concurrency or int(os.environ.get("ADS_OPENAI_CONCURRENCY", "8"))

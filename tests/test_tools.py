@@ -133,11 +133,29 @@ def test_demonstrations_with_nothing_parsable_is_an_error(ctx, fake_llm):
     res = call_tool("demonstration_generation", "osmosis", ctx)
     assert not res.ok and "no parsable Instruction/Response pair" in res.error and res.rows == []
     assert res.provenance["rejected_raw"] == ["no format here", "nor here"]
-    # errors are not cached: the next call asks the model again
+    # a failed call is not in the tool cache, but its seeded samples are in the generation cache:
+    # asked again, it fails again, as reported, without asking the model again
     policy.script("Instruction: X?\nResponse: Y.", "Instruction: X?\nResponse: Y.")
     again = call_tool("demonstration_generation", "osmosis", ctx)
-    assert again.ok and not again.cached and len(again.rows) == 1  # the duplicate sample is dropped
-    assert policy.calls == 2
+    assert not again.ok and not again.cached and again.error == res.error
+    assert again.provenance["rejected_raw"] == ["no format here", "nor here"] and policy.calls == 1
+    # another seed is another sample: the model is asked
+    ctx.seed = 1
+    third = call_tool("demonstration_generation", "osmosis", ctx)
+    assert third.ok and len(third.rows) == 1 and policy.calls == 2  # the duplicate sample is dropped
+
+
+def test_every_generation_of_a_tool_goes_through_the_generation_cache(ctx, fake_llm):
+    policy = fake_llm("policy")
+    policy.respond = lambda msgs: "Instruction: Q\nResponse: A"
+    ctx.tool_cache = False  # the tool cache off: only the generation cache can answer
+    first = call_tool("demonstration_generation", "t", ctx)
+    second = call_tool("demonstration_generation", "t", ctx)
+    assert first.rows == second.rows and policy.calls == 1
+    ctx.seed = None  # unseeded samples ask for fresh randomness: never reused
+    call_tool("demonstration_generation", "t", ctx)
+    call_tool("demonstration_generation", "t", ctx)
+    assert policy.calls == 3
 
 
 # ---- question answering --------------------------------------------------------------------
@@ -189,7 +207,7 @@ def test_cache_hit_is_identical_with_zero_model_calls(ctx, fake_llm):
 def test_cache_off_runs_again(ctx, fake_llm):
     policy = fake_llm("policy")
     policy.respond = lambda msgs: "Instruction: Q\nResponse: A"
-    ctx.tool_cache = False
+    ctx.tool_cache = ctx.generation_cache = False  # what --no-cache sets
     call_tool("demonstration_generation", "t", ctx)
     call_tool("demonstration_generation", "t", ctx)
     assert policy.calls == 2

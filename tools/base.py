@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -47,3 +48,13 @@ class ToolError(RuntimeError):
 
 class CorpusError(RuntimeError):
     """A corpus is missing, unbuilt or unreadable; the message says which command fixes it."""
+
+
+def load_model(ctx, spec: str):
+    """The model ``spec`` as a run uses it: its dtype, behind the generation cache (the file beside
+    the tool cache) unless ``ctx.generation_cache`` is off. Seeded samples a tool drew once are
+    read back on a re-run, so even a call that failed (no parsable output) costs nothing again."""
+    from llms.gencache import load_cached
+
+    path = Path(ctx.cache_path).expanduser().with_name("generation_cache.sqlite")
+    return load_cached(spec, dtype=ctx.dtype, path=path, enabled=getattr(ctx, "generation_cache", True))

@@ -12,7 +12,7 @@ import re
 
 import llms
 
-from .base import ToolError, ToolOutput
+from .base import ToolError, ToolOutput, load_model
 
 # A marker starts a line (after optional markdown/numbering) or follows a sentence end, and is
 # followed by a colon, or stands alone on a markdown heading line.
@@ -79,7 +79,7 @@ def generate(llm, prompt: str, params: llms.SamplingParams, prefix: str, batch_s
 
 
 def run(topic: str, ctx) -> ToolOutput:
-    llm = llms.load(ctx.policy, dtype=ctx.dtype)
+    llm = load_model(ctx, ctx.policy)
     prefix = ctx.prompt("DEMONSTRATION_REPLY_PREFIX")
     samples = generate(llm, ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic), sampling(ctx), prefix, ctx.batch_size)
     rows, seen, rejected = [], set(), []

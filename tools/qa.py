@@ -12,7 +12,7 @@ import re
 import llms
 
 from . import retrieval
-from .base import ToolError, ToolOutput
+from .base import ToolError, ToolOutput, load_model
 from .corpus import ensure_corpus
 
 _ANSWER_PREFIX = re.compile(r"^\s*(?:\*\*)?answer(?:\*\*)?\s*:\s*", re.IGNORECASE)
@@ -47,7 +47,7 @@ def run(question: str, ctx) -> ToolOutput:
         provenance = {"answered_by": ctx.policy, "grounded_in": [h.title for h in hits], "teacher": None,
                       "note": NO_TEACHER_NOTE, "corpus": corpus.name, "corpus_version": corpus.version}
         spec = ctx.policy
-    g = llms.load(spec, dtype=ctx.dtype).generate([prompt], sampling(ctx), batch_size=ctx.batch_size)[0][0]
+    g = load_model(ctx, spec).generate([prompt], sampling(ctx), batch_size=ctx.batch_size)[0][0]
     answer = _ANSWER_PREFIX.sub("", g.text).strip()
     tokens = g.prompt_tokens + g.completion_tokens
     if not answer:

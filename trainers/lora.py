@@ -79,8 +79,11 @@ def load_policy(base: str, recipe) -> Policy:
 
 
 def step_timer():
-    """A trl/transformers callback that records each optimizer step's wall time."""
+    """A trl/transformers callback that records each optimizer step's wall time; before each step
+    the torch thread count follows the cores other processes leave free (unless pinned)."""
     from transformers import TrainerCallback
+
+    from llms.factory import follow_threads
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -88,6 +91,7 @@ def step_timer():
             self._t = 0.0
 
         def on_step_begin(self, args, state, control, **kw):
+            follow_threads()
             self._t = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
