@@ -48,7 +48,7 @@ def main() -> None:
 
     import llms
     from graph import prompts as templates
-    from graph.tasks import load_task
+    from graph.tasks.load import load_task
     from llms.registry import ads_home
     from scoring.verify import verify
     from trainers.icl import icl_prompt, pack

@@ -32,7 +32,7 @@ SUITES = {
 
 def suite_dir(name: str, seed: int) -> Path:
     """Build the suite's tasks once (seeded) and return their folder."""
-    from graph.build_tasks import build
+    from graph.tasks.build import build
     from llms.embeddings import load_embedder
     from llms.registry import ads_home
     from tools.corpus import ensure_corpus
@@ -64,7 +64,7 @@ def main() -> None:
 
     from graph.context import Context
     from graph.runs import RunStore
-    from graph.tasks import load_tasks
+    from graph.tasks.load import load_tasks
 
     tasks = load_tasks(suite_dir(args.suite, args.seed), split=args.split, seed=args.seed)[: args.tasks]
     out = Path(args.out or f"runs/bench-eval-{args.suite}-{args.split}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()

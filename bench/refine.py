@@ -42,8 +42,8 @@ def main() -> None:
 
     from graph.context import Context
     from graph.heldout import measure, measure_many, original_answers
-    from graph.refine_steps import jobs_for, reward_task, run_trajectory
-    from graph.tasks import load_tasks
+    from graph.refine.steps import jobs_for, reward_task, run_trajectory
+    from graph.tasks.load import load_tasks
 
     tasks = load_tasks(suite_dir("nq", 0), split="train")[: args.tasks]
     tmp = Path(tempfile.mkdtemp(prefix="ads-bench-refine-"))

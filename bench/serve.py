@@ -31,7 +31,7 @@ def main() -> None:
     a = ap.parse_args()
 
     import torch
-    from generation import prompts  # noqa: the same prompts as bench/generation.py
+    from generation import prompts  # noqa: E402  (the same prompts as bench/generation.py)
 
     import llms
     from llms.serve import start_server

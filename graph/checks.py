@@ -13,9 +13,13 @@ import string
 import types
 import typing
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
-from graph.context import ALWAYS_READ, CURATION_STEPS, ConfigError, Context
+from graph.options import ALWAYS_READ, CURATION_STEPS, ConfigError
 from tools.table import COSTS, TOOL_NAMES
+
+if TYPE_CHECKING:  # only for annotations: Context imports this module when it checks itself
+    from graph.context import Context
 
 
 def check(ctx: Context) -> Context:
@@ -79,7 +83,7 @@ def check_star_agents(ctx: Context) -> None:
     from pathlib import Path
 
     from graph import prompts
-    from graph.star_agents_pairs import AgentError, check_base_pairs, parse_agents
+    from graph.agents import AgentError, check_base_pairs, parse_agents
 
     try:
         check_base_pairs(ctx.star_base_pairs, parse_agents(ctx.star_agents, prompts.NAMES))

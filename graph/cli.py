@@ -16,8 +16,7 @@ from pathlib import Path
 import click
 
 from graph.context import ConfigError, Context
-from graph.state import cost_of
-
+from graph.improve.state import cost_of
 
 # ---- settings shared by every graph command ------------------------------------------------
 
@@ -188,7 +187,7 @@ def ask(payload: dict):
 @settings_options
 def improve(task_path, observed, resume, thread, db, config_file, sets, no_cache, out, **named):
     """Run Active Data Search on a task: plan API calls, gather and curate data, update and measure the policy."""
-    from graph.tasks import TaskError, load_task
+    from graph.tasks.load import TaskError, load_task
 
     def start():
         try:
@@ -224,9 +223,8 @@ def improve(task_path, observed, resume, thread, db, config_file, sets, no_cache
 @click.option("--json", "as_json", is_flag=True, help="Print the whole state as JSON.")
 def inspect_run(thread, db, as_json):
     """Show a run's steps, API calls, costs and state."""
-    from graph.report import api_calls
+    from graph.improve.report import api_calls
     from graph.runs import RunError
-
     from llms.registry import ads_home
 
     path = Path(db) if db else ads_home() / "checkpoints.sqlite"

@@ -12,23 +12,10 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field, fields
 
+from graph.agents import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
+from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
-from graph.star_agents_pairs import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
 from tools.table import COSTS, TOOL_NAMES
-
-CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
-UPDATES = ("icl", "icl-knn", "sft")
-JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
-DTYPES = ("float32", "bfloat16", "float16")
-READINGS = ("auto", "logprobs", "tokens", "text")
-
-
-class ConfigError(ValueError):
-    """A setting cannot be used; the message names it and says what to do."""
-
-
-ALWAYS_READ = "self-improve"  # ``also=``: the self-improve graph reads this setting on every run
-ISHEEP_SETTINGS = ("one_base", "one_last", "total_base")
 
 
 def _f(default=dataclasses.MISSING, *, describe: str, factory=None, choices=None, step: str | None = None,
@@ -87,7 +74,7 @@ class Context:
     batch_size: int = _f(8, describe="Prompts per batched generation or scoring pass.")
     parse_retries: int = _f(2, describe="Times an unparsable optimizer reply is retried before it is recorded.")
     # -- curation -------------------------------------------------------------------------
-    curation: list = _f(describe=f"Curation steps in order (graph/curate.py), after empty rows are dropped: any of {', '.join(CURATION_STEPS)}.",
+    curation: list = _f(describe=f"Curation steps in order (graph/improve/curate.py), after empty rows are dropped: any of {', '.join(CURATION_STEPS)}.",
                         factory=lambda: ["dedupe", "judge"])
     min_judge_score: float = _f(0.0, step="judge", describe="Step judge: keep rows whose judge score (0..1) is at least this; unrated rows are kept.")
     assess_threshold: int = _f(8, step="isheep", also=ALWAYS_READ, describe="Step isheep, and self-improve's select stage: keep pairs the judge rates at least this (1-10) for both quality and following.")

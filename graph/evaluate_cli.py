@@ -53,7 +53,7 @@ class CellProgress:
 @settings_options
 def evaluate(tasks_path, split, methods, updates, curations, seeds, seed, out, resume, db, config_file, sets, no_cache, **named):
     """Measure methods (baselines, ADS, ablations) on many tasks: gain, win rate, cost, with intervals."""
-    from graph.tasks import TaskError, load_tasks
+    from graph.tasks.load import TaskError, load_tasks
 
     def start():
         if not tasks_path:
@@ -71,7 +71,7 @@ def evaluate(tasks_path, split, methods, updates, curations, seeds, seed, out, r
             inputs["updates"] = [u.strip() for u in updates.split(",") if u.strip()]
         if curations:
             inputs["curations"] = [[s.strip() for s in c.split(",") if s.strip()] for c in curations]
-        from graph.evaluate import check_method
+        from graph.evaluate.graph import check_method
 
         try:
             [check_method(m) for m in inputs["methods"]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from graph.context import Context
 from tools.table import api_lines
 
-
 EXAMPLES = ("A", "B", "C")
 
 

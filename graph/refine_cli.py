@@ -53,7 +53,7 @@ class TrajectoryProgress:
 @settings_options
 def refine(tasks_path, max_tasks, out, resume, db, config_file, sets, no_cache, **named):
     """Learn the optimizer: sampled + default trajectories, rewards by held-out gain and cost, RS then DPO."""
-    from graph.tasks import TaskError, load_tasks
+    from graph.tasks.load import TaskError, load_tasks
 
     def start():
         if not tasks_path:

@@ -30,8 +30,8 @@ from typing import Any, Callable
 from graph.context import Context
 
 # graph name -> module exporting ``builder`` and ``recursion_limit(ctx, inputs)``
-GRAPHS = {"improve": "graph.improve", "evaluate": "graph.evaluate", "star-agents": "graph.star_agents",
-          "self-improve": "graph.self_improve", "refine": "graph.refine"}
+GRAPHS = {"improve": "graph.improve.graph", "evaluate": "graph.evaluate.graph", "star-agents": "graph.star_agents.graph",
+          "self-improve": "graph.self_improve.graph", "refine": "graph.refine.graph"}
 
 OnUpdate = Callable[[str, dict], None]
 OnInterrupt = Callable[[Any], Any]
@@ -138,6 +138,15 @@ class RunStore:
     def _row(self, thread: str):
         return self.conn.execute("SELECT thread, graph, run_dir, created, context FROM ads_runs WHERE thread = ?",
                                  (thread,)).fetchone()
+
+    def has(self, thread: str) -> bool:
+        """Whether a run with this thread was started in this store."""
+        return self._row(thread) is not None
+
+    def finish(self, graph: str, thread: str, inputs: dict, ctx: Context) -> dict:
+        """The final values of the child run ``thread``: resumed where it stopped when it was
+        started before (a finished one returns at once), else started with ``inputs``."""
+        return self.resume(thread) if self.has(thread) else self.start(graph, inputs, ctx, thread=thread)[1]
 
     def info(self, thread: str) -> RunInfo:
         row = self._row(thread)

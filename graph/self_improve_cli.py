@@ -27,7 +27,7 @@ def held_out_items(path: str, n: int) -> list[dict]:
 
     if Path(path).suffix.lower() in (".yaml", ".yml", ".json") and isinstance(read_document(path), dict) \
             and "held_out" in read_document(path):
-        from graph.tasks import load_task
+        from graph.tasks.load import load_task
 
         return load_task(path, max_held_out=n)["held_out"]
     return [{"instruction": instruction_of(t), **{k: t[k] for k in ("answers", "checks") if k in t}}

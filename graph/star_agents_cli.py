@@ -13,7 +13,7 @@ from graph.cli import build_context, run_dir, run_graph, settings_options
 
 def load_seeds(path: str, limit: int | None) -> list[dict]:
     """The seed rows of ``path`` (JSONL, JSON or YAML), checked; a bad file is a ClickException saying what to fix."""
-    from graph.star_agents import SeedError, check_seeds
+    from graph.star_agents.graph import SeedError, check_seeds
     from records import RecordError, read_records
 
     try:
@@ -78,7 +78,7 @@ def star_agents(seed_data, out, limit, resume, thread, db, config_file, sets, no
         named["run_dir"] = run_dir(out, "star-agents")
         ctx = build_context(config_file, sets, named, no_cache=no_cache)
         if ctx.star_held_out:
-            from graph.star_agents_out import held_out_items
+            from graph.star_agents.outputs import held_out_items
             from records import RecordError
 
             try:

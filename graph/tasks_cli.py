@@ -35,7 +35,7 @@ def tasks():
 def build_cmd(source, out, name, label, clusters, group_size, min_size, observed, max_held_out, splits, limit, augment,
               model, corpus, seed):
     """Group an instruction set into tasks (by label, or by embedding clusters), split them, write task files."""
-    from graph.build_tasks import BuildError, build
+    from graph.tasks.build import BuildError, build
     from llms.registry import ads_home
 
     try:

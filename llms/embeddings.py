@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ModelError, import_module
-from .registry import PACKAGED, DEFAULT_EMBEDDER
+from .registry import DEFAULT_EMBEDDER, PACKAGED
 
 # BGE models prefix *queries* (never passages) with these instructions (FlagEmbedding's README).
 BGE_QUERY_INSTRUCTIONS = {

@@ -8,7 +8,6 @@ from typing import Any, Sequence
 
 from .base import LLM, Generation, ModelError, Prompt, SamplingParams, as_messages, import_module
 
-
 COMPUTE_LOCK = threading.RLock()
 
 

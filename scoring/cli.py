@@ -122,11 +122,10 @@ def assess_cmd(data, out, spec, threshold, batch_size):
 @batch_opt
 def judge_cmd(data, out, spec, reward_model, tie_margin, max_new_tokens, batch_size):
     """Judge response_a vs response_b in both orders per row."""
-    from . import judge
-
     from graph.prompts import JUDGE_PAIRWISE_PROMPT, JUDGE_PAIRWISE_SYSTEM
     from records import instruction_of
 
+    from . import judge
     from .verdict import summarize
 
     rows = read_jsonl(data, required=("response_a", "response_b"), any_of=(PAIR[0],))

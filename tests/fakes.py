@@ -137,7 +137,7 @@ def refine_killed_at(monkeypatch, n: int, store, ctx, inputs: dict) -> tuple[lis
     Returns (every trajectory started, as (iteration, task, kind), in order; the resumed values)."""
     import pytest
 
-    import graph.refine_steps as steps
+    import graph.refine.steps as steps
     from graph.runs import config_for, drive
 
     ran, real = [], steps.run_trajectory

@@ -3,7 +3,7 @@
 ``tests/test_langgraph_server.py`` writes a langgraph.json whose graph is ``tests.langgraph_app:graph``
 and starts ``langgraph dev`` on it: the server process imports this module, which registers the
 ``fake`` model backend (as tests/conftest.py does in the pytest process) and replaces
-``tools.call_tool`` before it hands over the real ``graph.improve.graph``. Nothing here loads a real
+``tools.call_tool`` before it hands over the real ``graph.improve.graph.graph``. Nothing here loads a real
 model, index or embedder.
 """
 
@@ -17,9 +17,8 @@ for _var, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("H
 
 import llms  # noqa: E402
 import tools  # noqa: E402
-from tools.base import ToolResult  # noqa: E402
-
 from tests.fakes import ScriptedLLM  # noqa: E402
+from tools.base import ToolResult  # noqa: E402
 
 PLAN = 'Zorbia is missing from what the policy knows.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
 FACTS = {"Zorbia": "Zorbia is a country whose capital is Quxton."}
@@ -66,6 +65,6 @@ def fake_call_tool(name: str, arg: str, ctx) -> ToolResult:
 llms.register_backend("fake", _load_fake)
 tools.call_tool = fake_call_tool
 
-from graph.improve import graph  # noqa: E402
+from graph.improve.graph import graph  # noqa: E402
 
 __all__ = ["graph"]

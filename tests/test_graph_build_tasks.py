@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from graph.build_tasks import BuildError, build, split_tasks
-from graph.tasks import load_tasks
+from graph.tasks.build import BuildError, build, split_tasks
+from graph.tasks.load import load_tasks
 from tools.corpus import build as build_corpus
 from tools.corpus import load as load_corpus
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.context import ConfigError, Context
-from graph.curate import curate, needed_scores
+from graph.context import Context
+from graph.improve.curate import curate, needed_scores
+from graph.options import ConfigError
 
 DOC = {"type": "document", "text": "Mars is red.", "title": "Mars", "call": 0}
 
@@ -83,7 +84,7 @@ def test_needed_scores_follow_the_steps():
 
 
 def test_format_rejects_malformed_demonstrations():
-    from graph.curate import format_problem
+    from graph.improve.curate import format_problem
 
     assert format_problem(pair("What is the capital of France?", "Paris is the capital of France.")) is None
     assert format_problem(pair("Write a haiku about rain.", "Soft rain on the roof...")) is None
@@ -98,7 +99,7 @@ def test_format_rejects_malformed_demonstrations():
 
 
 def test_relevance_drops_rows_far_from_every_observed_instruction():
-    from graph.curate import relevance_scores
+    from graph.improve.curate import relevance_scores
 
     def encode(texts):  # toy unit vectors: "planet" texts along x, everything else along y
         import numpy as np
@@ -114,7 +115,7 @@ def test_relevance_drops_rows_far_from_every_observed_instruction():
 
 
 def test_relevance_and_format_on_the_real_embedder():
-    from graph.curate import relevance_scores
+    from graph.improve.curate import relevance_scores
     from llms.embeddings import load_embedder
 
     rows = [{"type": "document", "title": "Jupiter", "text": "Jupiter is the largest planet in the Solar System."},

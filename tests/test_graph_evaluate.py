@@ -64,7 +64,7 @@ def test_methods_on_tasks_with_costs_intervals_and_plots(setup, tmp_path):
 
 def test_an_interrupted_evaluation_resumes_without_rerunning_finished_cells(setup, tmp_path, monkeypatch):
     ctx, fake, _ = setup
-    import graph.evaluate as ev
+    import graph.evaluate.graph as ev
 
     ran, real = [], ev.run_cell
 
@@ -89,7 +89,7 @@ def test_an_interrupted_evaluation_resumes_without_rerunning_finished_cells(setu
 
 def test_evaluate_updates_measures_given_policies(setup, tmp_path):
     ctx, _, _ = setup
-    from graph.evaluate import evaluate_updates
+    from graph.harness import evaluate_updates
 
     updates = {"with facts": {"kind": "icl", "policy": "fake:policy", "context": FACTS["Zorbia"], "rows_used": 1},
                "nothing": {"kind": "icl", "policy": "fake:policy", "context": ""}}
@@ -106,9 +106,9 @@ def test_unknown_methods_are_refused(setup, tmp_path):
 
 
 def test_the_evaluate_command(setup, tmp_path, monkeypatch):
+    import yaml
     from click.testing import CliRunner
 
-    import yaml
     from graph.evaluate_cli import evaluate
 
     ctx, fake, _ = setup

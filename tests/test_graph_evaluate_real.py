@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from graph.build_tasks import build
 from graph.context import Context
 from graph.runs import RunStore
-from graph.tasks import load_tasks
+from graph.tasks.build import build
+from graph.tasks.load import load_tasks
 
 pytestmark = pytest.mark.real
 

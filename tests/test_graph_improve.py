@@ -10,8 +10,9 @@ from langgraph.types import Command
 
 import tools
 from graph.context import Context
-from graph.improve import builder
+from graph.improve.graph import builder
 from tests.fakes import FACTS, PLAN, TASK, FakeTools, answer
+
 
 @pytest.fixture
 def models(fake_llm):
@@ -157,7 +158,7 @@ def test_the_compiled_graph_runs_as_a_node_of_a_host_graph(tmp_path, models, fak
 
     from langgraph.graph import END, START, StateGraph
 
-    from graph.improve import graph as improve_graph
+    from graph.improve.graph import graph as improve_graph
 
     class Host(TypedDict, total=False):
         request: str
@@ -215,7 +216,7 @@ def call_tool(name, arg, ctx):
 
 tools.call_tool = call_tool
 from langgraph.checkpoint.sqlite import SqliteSaver
-from graph.improve import builder
+from graph.improve.graph import builder
 app = builder.compile(checkpointer=SqliteSaver(sqlite3.connect(str(tmp / "runs.sqlite"), check_same_thread=False)))
 config = {"configurable": {"thread_id": "killed"}}
 first = None if app.get_state(config).next else TASK

@@ -7,7 +7,7 @@ import json
 
 import tools
 from graph.context import Context
-from graph.improve import builder
+from graph.improve.graph import builder
 from memory import MemoryBank
 from tests.fakes import PLAN, TASK, FakeTools, answer
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from graph.context import Context
-from graph.improve import builder
+from graph.improve.graph import builder
 
 pytestmark = pytest.mark.real
 

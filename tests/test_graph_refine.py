@@ -89,9 +89,9 @@ def test_a_killed_refine_resumes_without_rerunning_finished_trajectories(setup, 
 
 
 def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, monkeypatch):
+    import yaml
     from click.testing import CliRunner
 
-    import yaml
     from graph.refine_cli import refine
 
     monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))

@@ -7,8 +7,9 @@ import json
 import pytest
 
 import tools
-from graph.context import ConfigError, Context
-from graph.improve import builder, split_held_out
+from graph.context import Context
+from graph.improve.graph import builder, split_held_out
+from graph.options import ConfigError
 from tests.fakes import FakeTools
 
 CAPITALS = {"Zorbia": "Quxton", "Quxland": "Velmar", "Mordia": "Sarn"}

@@ -19,7 +19,7 @@ sys.path.insert(0, sys.argv[1])
 import tools
 from graph.context import Context
 from graph.runs import RunStore
-from graph.tasks import load_task
+from graph.tasks.load import load_task
 
 tmp = Path(sys.argv[2])
 state = {"round": 1}

@@ -12,7 +12,8 @@ import json
 import pytest
 
 import llms
-from graph.context import ConfigError, Context
+from graph.context import Context
+from graph.options import ConfigError
 from graph.runs import RunStore
 from tests.fakes import ScriptedLLM
 
@@ -172,8 +173,9 @@ def test_threshold_decides_what_is_kept(tmp_path, models, trainer):
 
 
 def test_perplexity_and_density_switches_add_their_filters(tmp_path, models, trainer, monkeypatch):
-    import llms.embeddings
     import numpy as np
+
+    import llms.embeddings
 
     for spec in ("fake:policy",):
         models.load(llms.parse_spec(spec)).logprob_fn = lambda c, r: [-5.0 if "Hamlet" in c else -1.0] * 4

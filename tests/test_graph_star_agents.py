@@ -10,10 +10,10 @@ import math
 import pytest
 
 from graph import prompts
-from graph.context import ConfigError, Context
-from graph.star_agents_pairs import (DEFAULT_AGENTS, draw, initial_probabilities, parse_agents, sample_pairs,
-                                     update_probabilities, valid_pairs)
-from graph.star_agents_seed import best, parse_rewrite
+from graph.agents import DEFAULT_AGENTS, draw, initial_probabilities, parse_agents, sample_pairs, update_probabilities, valid_pairs
+from graph.context import Context
+from graph.options import ConfigError
+from graph.star_agents.seed import best, parse_rewrite
 
 
 class Uniforms:
@@ -263,7 +263,7 @@ def test_cli_runs_resumes_and_refuses_a_malformed_seed_file(tmp_path, star_model
 
 
 def test_training_sets_and_held_out_files(tmp_path, star_models, shared_data):
-    from graph.star_agents_out import held_out_items, records, training_sets
+    from graph.star_agents.outputs import held_out_items, records, training_sets
 
     ctx = star_context(tmp_path, star_m=3, star_l=0)
     _, _, values = run(tmp_path, ctx)

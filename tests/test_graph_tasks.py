@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from graph.tasks import TaskError, load_task
+from graph.tasks.load import TaskError, load_task
 
 
 def test_default_task_is_three_observed_and_verifiable_held_out():

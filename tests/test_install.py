@@ -127,7 +127,7 @@ def test_pip_install_dot_ships_the_default_task_and_the_recipes(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)
-    probe = ("import graph.tasks as t, trainers.recipe as r; "
+    probe = ("import graph.tasks.load as t, trainers.recipe as r; "
              "print(t.__file__); print(t.load_task(None)['task']); print(r.load_recipe('sft', None, None).method)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}).stdout.split("\n")

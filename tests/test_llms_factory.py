@@ -3,8 +3,6 @@ processes leave free now (llms/cpuload.py); and one compute lock shared by every
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 

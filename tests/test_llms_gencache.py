@@ -163,7 +163,7 @@ def test_the_wrapper_keeps_what_the_model_offers(tmp_path, model):
 def test_a_warm_improve_run_makes_no_model_call(tmp_path, fake_llm, monkeypatch):
     """The whole graph, twice on one cache: the second run's optimizer, judge and policy are never asked."""
     import tools
-    from graph.improve import builder
+    from graph.improve.graph import builder
 
     optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
     optimizer.script(PLAN)

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 import llms
 from scoring import ifd
-from scoring.verdict import summarize
 from scoring.cli import score
 from scoring.reward import RewardModel, reward_pairwise
+from scoring.verdict import summarize
 
 pytestmark = pytest.mark.real
 

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from graph.context import Context
 from tools import ALIASES, TOOL_NAMES, TOOLS, call_tool, resolve
 from tools.corpus import CorpusError, build, load
-from tools.sources import read_source
 from tools.demonstrations import parse_demonstrations
 from tools.retrieval import bm25_candidates, search
+from tools.sources import read_source
 
 # BM25 prefers the keyword-stuffed food-industry passage; the dense model knows the question is
 # about photosynthesis, which shares only the word "plants" with it.

@@ -16,7 +16,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 
 from . import call_tool
-from .table import APIS, API
+from .table import API, APIS
 
 
 def _settings(runtime: ToolRuntime | None):

@@ -11,7 +11,7 @@ start (check the seeds; p_jk uniform, or from star_probabilities)
   -> train (with star_held_out: one LoRA SFT of the policy per step, on the curated rows, the seed
             rows, and one random candidate per seed)
   -> evaluate (the three adapters against the original policy on the held-out instructions,
-               graph.evaluate.evaluate_updates: eval/eval_report.json / .md)
+               graph.evaluate.graph.evaluate_updates: eval/eval_report.json / .md)
   -> report (report.json, report.md)                                 graph/star_agents_out.py
 
 ``graph`` is compiled without a checkpointer; ``graph.runs.RunStore`` adds SQLite.
@@ -30,7 +30,7 @@ from typing_extensions import TypedDict
 
 from graph.context import Context
 from graph.nodes import node
-from graph.state import add_timings, merge
+from graph.reducers import add_timings, merge
 
 STAGES = ("start", "finish", "evaluate", "report")
 TRAINING_SETS = ("curated", "seed", "random")
@@ -84,11 +84,11 @@ def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
 @node("start")
 def start(state: StarState, ctx: Context) -> dict:
     """Check the seeds and set p_jk: uniform over the sampled pairs, or from star_probabilities."""
-    from graph.star_agents_pairs import initial_probabilities, parse_agents, sampled_pairs
+    from graph.agents import initial_probabilities, parse_agents, sampled_pairs
 
     check_seeds(state.get("seeds") or [], state.get("source") or "seeds")
     if ctx.star_held_out:  # a bad held-out file fails now, not after every seed and three trainings
-        from graph.star_agents_out import held_out_items
+        from graph.star_agents.outputs import held_out_items
 
         held_out_items(ctx.star_held_out, ctx.star_held_out_n)
     start_p = None
@@ -105,9 +105,9 @@ def start(state: StarState, ctx: Context) -> dict:
 @node("seed")
 def seed(state: StarState, ctx: Context) -> dict:
     """The next seed: sample pairs, write and score candidates, keep the best, move p_jk, grow the bank."""
-    from graph.star_agents_out import seed_path, write_json
-    from graph.star_agents_pairs import parse_agents, update_probabilities
-    from graph.star_agents_seed import remember, run_seed
+    from graph.agents import parse_agents, update_probabilities
+    from graph.star_agents.outputs import seed_path, write_json
+    from graph.star_agents.seed import remember, run_seed
 
     index = len(state.get("done") or [])
     probs = state["probabilities"]
@@ -128,7 +128,7 @@ def seed(state: StarState, ctx: Context) -> dict:
 @node("finish")
 def finish(state: StarState, ctx: Context) -> dict:
     """dataset.jsonl (TRL conversational, with scores, pair and seed), candidates.jsonl, p_jk files."""
-    from graph.star_agents_out import records, write_outputs
+    from graph.star_agents.outputs import records, write_outputs
 
     return {"outputs": write_outputs(ctx.run_dir, records(ctx.run_dir, state["done"]), state["initial"],
                                      state["probabilities"])}
@@ -137,7 +137,7 @@ def finish(state: StarState, ctx: Context) -> dict:
 @node("train")
 def train(state: StarState, ctx: Context) -> dict:
     """LoRA SFT of the policy on the next training set (curated, seed, random): one adapter per step."""
-    from graph.star_agents_out import records, training_sets
+    from graph.star_agents.outputs import records, training_sets
     from trainers.update import update_policy
 
     name = next(n for n in TRAINING_SETS if n not in (state.get("updates") or {}))
@@ -149,8 +149,8 @@ def train(state: StarState, ctx: Context) -> dict:
 @node("evaluate")
 def evaluate(state: StarState, ctx: Context) -> dict:
     """The adapters against the original policy on the held-out instructions (the evaluation harness)."""
-    from graph.evaluate import evaluate_updates
-    from graph.star_agents_out import held_out_items
+    from graph.harness import evaluate_updates
+    from graph.star_agents.outputs import held_out_items
 
     task = {"task": Path(ctx.star_held_out).stem, "observed": [],
             "held_out": held_out_items(ctx.star_held_out, ctx.star_held_out_n)}
@@ -165,7 +165,7 @@ def report(state: StarState, ctx: Context) -> dict:
     """report.json and report.md: counts, p_jk at the start and the end, settings, timings, evaluation."""
     from collections import Counter
 
-    from graph.star_agents_out import counts, markdown, records, write_json
+    from graph.star_agents.outputs import counts, markdown, records, write_json
 
     recs = records(ctx.run_dir, state["done"])
     settings = {k: v for k, v in ctx.to_dict().items() if k.startswith("star_") or k in ("policy", "judge", "seed",

@@ -13,18 +13,7 @@ from typing import Annotated
 # the input and output with pydantic, which refuses typing.TypedDict on Python < 3.12.
 from typing_extensions import TypedDict
 
-
-def merge(left: dict | None, right: dict | None) -> dict:
-    """Shallow dict merge: the right side's keys win."""
-    return {**(left or {}), **(right or {})}
-
-
-def add_timings(left: dict | None, right: dict | None) -> dict:
-    """Seconds per stage, summed: the tool stage and optimizer retries run more than once."""
-    out = dict(left or {})
-    for stage, seconds in (right or {}).items():
-        out[stage] = round(out.get(stage, 0.0) + seconds, 3)
-    return out
+from graph.reducers import add_timings, merge
 
 
 def cost_of(results: list[dict] | None) -> float:
@@ -47,7 +36,7 @@ class InputState(TypedDict, total=False):
 class OutputState(TypedDict, total=False):
     """What a host app gets back."""
 
-    report: dict  # the report contract (see graph.report.build_report)
+    report: dict  # the report contract (see graph.improve.report.build_report)
 
 
 class State(InputState, OutputState, total=False):

@@ -31,7 +31,7 @@ def _merge(a: dict | None, b: dict | None) -> dict:
 
 
 class RefineInput(TypedDict, total=False):
-    train: list[dict]  # training tasks (graph.tasks.load_task), each with held-out items
+    train: list[dict]  # training tasks (graph.tasks.load.load_task), each with held-out items
     validation: list[dict]  # validation tasks: the refined optimizer is measured on them after every iteration
 
 
@@ -73,7 +73,7 @@ def originals(state: RefineState, ctx: Context) -> dict:
     task = next(t for t in state["train"] if t["task"] not in (state.get("originals") or {}))
     out = {"originals": {task["task"]: original_answers(ctx, task["held_out"])}}
     if not state.get("optimizers"):
-        from graph.refine_steps import jobs_for
+        from graph.refine.steps import jobs_for
 
         out.update(optimizers=[ctx.optimizer], iteration=0, jobs=jobs_for(state["train"], ctx.refine_samples),
                    planned_iterations=1 + ctx.refine_iterations)
@@ -83,7 +83,7 @@ def originals(state: RefineState, ctx: Context) -> dict:
 @node("trajectory")
 def trajectory(state: RefineState, ctx: Context) -> dict:
     """The next trajectory of this iteration (an improve run, checkpointed as its own thread)."""
-    from graph.refine_steps import run_trajectory
+    from graph.refine.steps import run_trajectory
 
     job = state["jobs"][len(_current(state))]
     task = next(t for t in state["train"] if t["task"] == job["task"])
@@ -94,7 +94,7 @@ def trajectory(state: RefineState, ctx: Context) -> dict:
 @node("reward")
 def reward(state: RefineState, ctx: Context) -> dict:
     """Rewards of one task's trajectories, measured together."""
-    from graph.refine_steps import reward_task
+    from graph.refine.steps import reward_task
 
     i = state.get("iteration", 0)
     task = next(t for t in state["train"] if f"{i}|{t['task']}" not in (state.get("rewarded") or {}))
@@ -161,14 +161,13 @@ def validate(state: RefineState, ctx: Context) -> dict:
         spec = state["optimizers"][i + 1]
         vctx = ctx.variant(run_dir=str(Path(ctx.run_dir) / f"iter{i}" / "validation"), step=False)
         try:
-            exists = store.conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone()
-            values = store.resume(thread) if exists else store.start(
-                "evaluate", {"tasks": state["validation"], "methods": ["prompting", f"ads={spec}"]}, vctx, thread=thread)[1]
+            values = store.finish("evaluate", thread, {"tasks": state["validation"], "methods": ["prompting", f"ads={spec}"]},
+                                  vctx)
         finally:
             store.close()
         rows = values["eval_report"]["methods"]
         record["validation"] = {"prompting": rows[0], "refined": rows[1]}
-    from graph.refine_steps import jobs_for
+    from graph.refine.steps import jobs_for
 
     return {"iterations": [{**record, "validated": True}], "iteration": i + 1,
             "jobs": jobs_for(state["train"], ctx.refine_samples)}
@@ -176,7 +175,7 @@ def validate(state: RefineState, ctx: Context) -> dict:
 
 @node("report")
 def report(state: RefineState, ctx: Context) -> dict:
-    from graph import refine_report
+    from graph.refine import report as refine_report
 
     return {"refine_report": refine_report.write(state, ctx)}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
+TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 DEFAULT_TASK = TASKS_DIR / "planets.yaml"
 MAX_HELD_OUT = 20
 

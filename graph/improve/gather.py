@@ -13,8 +13,9 @@ from langgraph.types import interrupt
 
 import llms
 from graph.context import Context
+from graph.improve.state import State, cost_of
+from graph.judging import judge_questions
 from graph.nodes import load_model, node
-from graph.state import State, cost_of
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -43,12 +44,6 @@ def scored_rows(state: State) -> list[dict]:
         row["score"] = (row.get("judge") or {}).get("score")
         rows.append(row)
     return rows
-
-
-def judge_questions(ctx: Context) -> dict:
-    """The yes/no questions a judge read by log-probs answers, per axis: (question, answer template)."""
-    return {"quality": (ctx.prompt("JUDGE_QUALITY_QUESTION"), ctx.prompt("JUDGE_QUALITY_ANSWER")),
-            "following": (ctx.prompt("JUDGE_FOLLOWING_QUESTION"), ctx.prompt("JUDGE_FOLLOWING_ANSWER"))}
 
 
 def as_pair(row: dict) -> dict:
@@ -185,7 +180,7 @@ def run_tools(state: State, ctx: Context) -> dict:
 @node("judge")
 def judge(state: State, ctx: Context) -> dict:
     """The judge's 1-10 ratings of every gathered row (score 0..1), when a curation step uses them."""
-    from graph.curate import needed_scores
+    from graph.improve.curate import needed_scores
     from scoring.assess import self_assess
 
     rows = [as_pair(r) for r in gathered_rows(state)]
@@ -201,7 +196,7 @@ def judge(state: State, ctx: Context) -> dict:
 def ifd(state: State, ctx: Context) -> dict:
     """IFD and response perplexity on the policy (and the dual-model IFD with large_model), for
     rows that pair an instruction and a response, when a curation step uses them."""
-    from graph.curate import needed_scores
+    from graph.improve.curate import needed_scores
     from scoring.ifd import dual_ifd, ifd_details, ifd_scores
 
     rows = gathered_rows(state)

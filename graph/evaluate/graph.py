@@ -40,7 +40,7 @@ METHODS = ("original", "prompting", "ads", "ads=SPEC", "ads-only:API", *FIXED_PL
 
 
 class EvalInput(TypedDict, total=False):
-    tasks: list[dict]  # task inputs (graph.tasks.load_task), each with held-out items
+    tasks: list[dict]  # task inputs (graph.tasks.load.load_task), each with held-out items
     methods: list[str]  # see METHODS
     updates: list[str]  # update kinds to compare (default: Context.update)
     curations: list[list[str]]  # curation strategies to compare, each a list of steps (default: Context.curation)
@@ -146,20 +146,20 @@ def cell(state: EvalState, ctx: Context) -> dict:
 
 @node("report")
 def report(state: EvalState, ctx: Context) -> dict:
-    from graph import eval_report
+    from graph import harness
 
     methods = list(dict.fromkeys(c["label"] for c in state["cells"]))
-    rep = eval_report.aggregate(state.get("done") or [], methods, seed=ctx.seed)
+    rep = harness.aggregate(state.get("done") or [], methods, seed=ctx.seed)
     rep["settings"] = {"policy": ctx.policy, "optimizer": ctx.optimizer, "updates": state.get("updates") or [ctx.update],
                        "curations": state.get("curations") or [ctx.curation], "seeds": state.get("seeds") or [ctx.seed],
                        "judge_mode": ctx.judge_mode, "judge": ctx.judge, "run_dir": ctx.run_dir}
     rep["cells_detail"] = state.get("done") or []
-    return {"eval_report": eval_report.write(rep, ctx.run_dir)}
+    return {"eval_report": harness.write(rep, ctx.run_dir)}
 
 
 def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     """One cell as a record: per-item outcomes, cost, calls, dataset size, tokens, seconds."""
-    from graph.eval_report import item_rows
+    from graph.harness import item_rows
     from graph.runs import RunStore
 
     base = {k: c[k] for k in ("task", "method", "update", "seed", "label", "curation")}
@@ -186,8 +186,7 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     thread = c["key"]
     t0 = time.perf_counter()
     try:
-        info = store.info(thread) if store.conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone() else None
-        values = store.resume(thread) if info else store.start("improve", inputs, cell_ctx, thread=thread)[1]
+        values = store.finish("improve", thread, inputs, cell_ctx)
     finally:
         store.close()
     rep = values["report"]
@@ -203,33 +202,6 @@ def _slug(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "x"
-
-
-# ---- measuring already-updated policies ---------------------------------------------------------
-
-def evaluate_updates(ctx: Context, tasks: list[dict], updates: dict[str, dict], out_dir: str | Path) -> dict:
-    """Measure named updated policies (``trainers.update.update_policy`` results, e.g.
-    ``{"kind": "sft", "policy": "local:base+adapter"}``) on every task against the original policy's
-    answers (computed once per task), and write the harness's report in ``out_dir``."""
-    from graph import eval_report
-    from graph.heldout import measure, original_answers
-
-    cells = []
-    for task in tasks:
-        original = original_answers(ctx, task["held_out"])
-        for name, updated in updates.items():
-            t0 = time.perf_counter()
-            m = measure(ctx, task["held_out"], updated, original=original)
-            cells.append({"task": task["task"], "method": name, "category": task.get("category"), "seed": ctx.seed,
-                          "items": eval_report.item_rows(task["task"], m["records"], task.get("category")),
-                          "cost": float(updated.get("cost", 0.0)), "api_calls": [],
-                          "dataset_size": int(updated.get("rows_used", 0)), "tokens": 0,
-                          "seconds": round(time.perf_counter() - t0, 2)})
-    rep = eval_report.aggregate(cells, list(updates), seed=ctx.seed)
-    rep["settings"] = {"policy": ctx.policy, "optimizer": None, "updates": list(updates), "seeds": [ctx.seed],
-                       "judge_mode": ctx.judge_mode, "judge": ctx.judge, "run_dir": str(out_dir)}
-    rep["cells_detail"] = cells
-    return eval_report.write(rep, out_dir)
 
 
 # ---- routers and wiring ---------------------------------------------------------------------

@@ -20,10 +20,9 @@ from pathlib import Path
 from langgraph.graph import END, START, StateGraph
 
 from graph.context import Context
+from graph.improve.gather import analyse, ifd, judge, parse, run_tools, scored_rows
+from graph.improve.state import InputState, OutputState, State, cost_of
 from graph.nodes import context_of, load_model, node
-from graph.gather import (analyse, as_pair, gathered_rows, ifd, judge, judge_questions, parse, run_tools,  # noqa: F401
-                          scored_rows)
-from graph.state import InputState, OutputState, State, cost_of
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 
@@ -69,8 +68,8 @@ def competence(state: State, ctx: Context) -> dict:
 @node("curate")
 def curate(state: State, ctx: Context) -> dict:
     """The curation pipeline (graph/curate.py) over the scored rows; writes dataset.jsonl."""
-    from graph.curate import curate as run_pipeline
-    from graph.curate import needed_scores, relevance_scores
+    from graph.improve.curate import curate as run_pipeline
+    from graph.improve.curate import needed_scores, relevance_scores
     from records import write_jsonl
 
     rows = scored_rows(state)
@@ -193,7 +192,7 @@ def evaluate(state: State, ctx: Context) -> dict:
 @node("report")
 def report(state: State, ctx: Context) -> dict:
     """report.json, report.md and trajectory.json in the run directory."""
-    from graph.report import build_report, write_run
+    from graph.improve.report import build_report, write_run
 
     rep = build_report(state, ctx, state.get("timings") or {})
     write_run(state, rep, Path(ctx.run_dir))

@@ -22,9 +22,9 @@ import re
 from collections import defaultdict
 
 import llms
+from graph.agents import Agent, sample_pairs, split_pair
 from graph.context import Context
 from graph.nodes import load_model
-from graph.star_agents_pairs import Agent, sample_pairs, split_pair
 from records import instruction_of, response_of
 
 MAX_INSTRUCTION_CHARS = 1500

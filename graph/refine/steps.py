@@ -71,8 +71,7 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
     store = RunStore(Path(ctx.run_dir) / "trajectories.sqlite")
     t0 = time.perf_counter()
     try:
-        exists = store.conn.execute("SELECT 1 FROM ads_runs WHERE thread = ?", (thread,)).fetchone()
-        values = store.resume(thread) if exists else store.start("improve", inputs, cell, thread=thread)[1]
+        values = store.finish("improve", thread, inputs, cell)
     finally:
         store.close()
     rep = values["report"]

@@ -1,4 +1,6 @@
-"""The evaluation harness's record: eval_report.json, eval_report.md and PNG plots.
+"""The evaluation harness's record: eval_report.json, eval_report.md and PNG plots; and
+``evaluate_updates``, which measures already-updated policies with it (the evaluate, star-agents
+and self-improve graphs all report through here).
 
 ``aggregate(cells)`` turns finished cells (one per task x method x seed, each with its per-item
 outcomes, cost, calls and timings) into one row per method: win / tie / lose against the original
@@ -11,9 +13,11 @@ one. Methods keep the order they were asked in.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from pathlib import Path
 
+from graph.context import Context
 from scoring.stats import accuracy_gain, adjusted_win_rate, bootstrap, summarize_items
 
 
@@ -168,3 +172,29 @@ def write(report: dict, out_dir: str | Path) -> dict:
     (out_dir / "eval_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     (out_dir / "eval_report.md").write_text(markdown(report), encoding="utf-8")
     return report
+
+
+# ---- measuring already-updated policies ---------------------------------------------------------
+
+def evaluate_updates(ctx: Context, tasks: list[dict], updates: dict[str, dict], out_dir: str | Path) -> dict:
+    """Measure named updated policies (``trainers.update.update_policy`` results, e.g.
+    ``{"kind": "sft", "policy": "local:base+adapter"}``) on every task against the original policy's
+    answers (computed once per task), and write the harness's report in ``out_dir``."""
+    from graph.heldout import measure, original_answers
+
+    cells = []
+    for task in tasks:
+        original = original_answers(ctx, task["held_out"])
+        for name, updated in updates.items():
+            t0 = time.perf_counter()
+            m = measure(ctx, task["held_out"], updated, original=original)
+            cells.append({"task": task["task"], "method": name, "category": task.get("category"), "seed": ctx.seed,
+                          "items": item_rows(task["task"], m["records"], task.get("category")),
+                          "cost": float(updated.get("cost", 0.0)), "api_calls": [],
+                          "dataset_size": int(updated.get("rows_used", 0)), "tokens": 0,
+                          "seconds": round(time.perf_counter() - t0, 2)})
+    rep = aggregate(cells, list(updates), seed=ctx.seed)
+    rep["settings"] = {"policy": ctx.policy, "optimizer": None, "updates": list(updates), "seeds": [ctx.seed],
+                       "judge_mode": ctx.judge_mode, "judge": ctx.judge, "run_dir": str(out_dir)}
+    rep["cells_detail"] = cells
+    return write(rep, out_dir)

@@ -15,7 +15,7 @@ select    both ratings >= assess_threshold; then perplexity <= max_perplexity (i
 train     LoRA SFT (trainers.update) under isheep_setting: one_base (the base on this
           iteration's data), one_last (the current model further), total_base (the base on all so far)
 evaluate  the new model against the base policy on the held-out instructions, through the
-          evaluation harness (graph.evaluate.evaluate_updates: verifiers where items carry
+          evaluation harness (graph.evaluate.graph.evaluate_updates: verifiers where items carry
           answers/checks, else the pairwise judge in both orders)
 -> generate (next iteration, with the model just trained) | report (graph/self_improve_report.py)
 
@@ -35,7 +35,7 @@ from typing_extensions import TypedDict
 
 from graph.context import Context
 from graph.nodes import context_of, load_model, node
-from graph.state import add_timings
+from graph.reducers import add_timings
 
 STAGES = ("generate", "filter", "respond", "assess", "select", "train", "evaluate")
 
@@ -49,7 +49,7 @@ class SelfImproveInput(TypedDict, total=False):
 
 
 class SelfImproveOutput(TypedDict, total=False):
-    report: dict  # graph.self_improve_report.build
+    report: dict  # graph.self_improve.report.build
 
 
 class SelfImproveState(SelfImproveInput, SelfImproveOutput, total=False):
@@ -143,7 +143,7 @@ def respond(state: SelfImproveState, ctx: Context) -> dict:
 @node("assess")
 def assess(state: SelfImproveState, ctx: Context) -> dict:
     """The current model rates its own pairs (quality, following; 1-10)."""
-    from graph.improve import judge_questions
+    from graph.judging import judge_questions
     from records import write_jsonl
     from scoring.assess import self_assess
 
@@ -159,7 +159,7 @@ def assess(state: SelfImproveState, ctx: Context) -> dict:
 @node("select")
 def select(state: SelfImproveState, ctx: Context) -> dict:
     """Pairs rated >= assess_threshold on both axes; then the optional perplexity and density filters."""
-    from graph.self_improve_report import rating_summary
+    from graph.self_improve.report import rating_summary
     from records import write_jsonl
     from scoring.assess import Assessment, density_filter, perplexity_filter, threshold_filter
     from tools.self_instruct import run_filters
@@ -210,7 +210,7 @@ def train(state: SelfImproveState, ctx: Context) -> dict:
 @node("evaluate")
 def evaluate(state: SelfImproveState, ctx: Context) -> dict:
     """The iteration's model against the base policy on the held-out instructions (the harness)."""
-    from graph.evaluate import evaluate_updates
+    from graph.harness import evaluate_updates
 
     i, updated = state["iteration"], state["updated"]
     name = f"iter{i}"
@@ -225,7 +225,7 @@ def evaluate(state: SelfImproveState, ctx: Context) -> dict:
 @node("report")
 def report(state: SelfImproveState, ctx: Context) -> dict:
     """report.json, report.md and metric_by_iteration.png across the iterations."""
-    from graph.self_improve_report import build
+    from graph.self_improve.report import build
 
     return {"report": build(state, ctx)}
 

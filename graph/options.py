@@ -1,0 +1,18 @@
+"""The fixed choices of settings and the error a bad setting raises: what both ``Context``
+(graph/context.py) and its checks (graph/checks.py) need, so neither imports the other at load."""
+
+from __future__ import annotations
+
+CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
+UPDATES = ("icl", "icl-knn", "sft")
+JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
+DTYPES = ("float32", "bfloat16", "float16")
+READINGS = ("auto", "logprobs", "tokens", "text")
+
+
+class ConfigError(ValueError):
+    """A setting cannot be used; the message names it and says what to do."""
+
+
+ALWAYS_READ = "self-improve"  # ``also=``: the self-improve graph reads this setting on every run
+ISHEEP_SETTINGS = ("one_base", "one_last", "total_base")
