@@ -1,8 +1,8 @@
 """Torch threads as a user meets them, both cases in one run:
 
 1. Back to back: a model command runs, ends, and the next starts at once (as a user types one
-   command after another). The next one's automatic thread count (``llms.factory.auto_threads``:
-   the cores other processes use over the last second, ``llms.cpuload``) is compared with what the
+   command after another). The next one's automatic thread count (``llms.threads.auto_threads``:
+   the cores other processes use over the last second, ``llms.threads``) is compared with what the
    old rule (cores less the 1-minute load average, which still counts the ended process) would
    pick, and its tok/s with a run pinned to every core on the idle machine.
 2. Concurrent: two processes generating at once, each with as many threads as the machine has

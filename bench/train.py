@@ -100,7 +100,7 @@ def plain_loop(data: list[dict], steps: int, max_length: int, batch: int) -> lis
 
 def child(method: str, n: int, steps: int, max_length: int, batch: int, overrides: dict) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from llms.factory import set_threads
+    from llms.threads import set_threads
 
     set_threads()  # the same count for the plain loop as our trainers pick: $ADS_THREADS, else automatic
     stop, peak = peak_rss_sampler()

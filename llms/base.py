@@ -135,13 +135,6 @@ class LLM(abc.ABC):
         """Token count of ``text``; backends without a tokenizer estimate 4 characters a token."""
         return max(1, len(text) // 4)
 
-    # -- integration ------------------------------------------------------------------------
-    def chat_model(self, **defaults):
-        """A langchain-core chat model over this LLM, for LangGraph nodes."""
-        from .chat import LLMChatModel
-
-        return LLMChatModel(llm=self, defaults=defaults)
-
     def release(self) -> None:
         """Free accelerator memory (the GPU path releases vLLM before training)."""
 

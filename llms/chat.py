@@ -48,3 +48,9 @@ class LLMChatModel(BaseChatModel):
             response_metadata={"finish_reason": gen.finish_reason, "model": self.llm.spec},
         )
         return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+def chat_model(llm, **defaults) -> LLMChatModel:
+    """A langchain-core chat model over ``llm`` (any ``llms.LLM``), for LangGraph nodes; ``defaults``
+    are SamplingParams fields (e.g. ``max_new_tokens=64``)."""
+    return LLMChatModel(llm=llm, defaults=defaults)

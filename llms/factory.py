@@ -88,64 +88,13 @@ def register_backend(name: str, loader: Callable[..., LLM]) -> None:
     _BACKENDS[name] = loader
 
 
-def auto_threads() -> int:
-    """Torch threads for this process: the cores it may run on that other processes leave free
-    now (``llms.cpuload``: busy time over the last second, not the lagging load average), at
-    least 1. Two torch threads on a core another job holds wait for each other at every op, so
-    on a busy machine fewer threads finish sooner (bench/threads.py)."""
-    from .cpuload import watch
-
-    w = watch()
-    return max(1, min(len(w.cores), int(len(w.cores) - w.others_busy() + 0.5)))
-
-
-_PINNED: list[int] = []  # a count the caller or $ADS_THREADS fixed; empty: follow the machine
-
-
-def _env_threads() -> int | None:
-    if not os.environ.get("ADS_THREADS"):
-        return None
-    try:
-        return int(os.environ["ADS_THREADS"])
-    except ValueError:
-        raise ModelError(f"ADS_THREADS={os.environ['ADS_THREADS']!r}: give a whole number of threads, e.g. 1") from None
-
-
-def set_threads(threads: int | None = None) -> int:
-    """Set torch's thread count: ``threads``, else ``$ADS_THREADS`` (either pins it for the
-    process), else ``auto_threads()``, which ``follow_threads`` re-reads while models compute.
-    Returns the count in use."""
-    import torch
-
-    threads = threads or _env_threads()
-    if threads:
-        _PINNED[:] = [int(threads)]
-        torch.set_num_threads(int(threads))
-    elif _PINNED:
-        torch.set_num_threads(_PINNED[0])
-    else:
-        follow_threads()
-    return torch.get_num_threads()
-
-
-def follow_threads() -> int:
-    """Unless the count is pinned, set torch's threads to what the machine leaves free now; the
-    local backend calls this before each batch and each decoding step (a cheap read, a change
-    only when the machine changed)."""
-    import torch
-
-    if not _PINNED:
-        want = auto_threads()
-        if want != torch.get_num_threads():
-            torch.set_num_threads(want)
-    return torch.get_num_threads()
-
-
 def load(spec: str, *, dtype: str | None = None, threads: int | None = None, **opts) -> LLM:
     """Build (once per process per spec and options) the model named by ``spec``. A local model
     sets torch's thread count first (``set_threads``: ``threads``, ``$ADS_THREADS`` or automatic)."""
     ms = parse_spec(spec)
     if ms.backend == "local" or threads:
+        from .threads import set_threads
+
         set_threads(threads)
     key = (str(ms), dtype, tuple(sorted(opts.items())))
     with _LOCK:

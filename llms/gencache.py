@@ -18,60 +18,33 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .base import LLM, Generation, SamplingParams
+from records.store import JsonStore
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS generations (
-    key TEXT PRIMARY KEY, model TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)"""
-_CHUNK = 500  # keys per SELECT ... IN (...), under SQLite's variable limit
+from .base import LLM, Generation, SamplingParams
 
 
 class GenerationCache:
-    """The SQLite table of cached outputs, keyed on a sha256 of the call's parts."""
+    """Cached outputs by the sha256 of the call's parts (the table ``generations`` of a
+    ``records.store.JsonStore``), labelled with the model spec."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path).expanduser()
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60)
-        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer of another process
-        conn.execute(SCHEMA)
-        return conn
+        self.store = JsonStore(path, "generations")
+        self.path = self.store.path
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        keys = list(dict.fromkeys(keys))
-        if not keys or not self.path.exists():
-            return {}
-        found = {}
-        with self._connect() as conn:
-            for i in range(0, len(keys), _CHUNK):
-                part = keys[i : i + _CHUNK]
-                rows = conn.execute(f"SELECT key, payload FROM generations WHERE key IN ({','.join('?' * len(part))})",
-                                    part).fetchall()
-                found.update((k, json.loads(p)) for k, p in rows)
-        return found
+        return self.store.get_many(keys)
 
     def put_many(self, entries: Sequence[tuple[str, str, str, Any]]) -> None:
         """Store ``(key, model spec, kind, payload)`` entries in one transaction."""
-        if not entries:
-            return
-        now = time.time()
-        with self._connect() as conn:
-            conn.executemany("INSERT OR REPLACE INTO generations (key, model, kind, payload, created) VALUES (?, ?, ?, ?, ?)",
-                             [(k, m, kind, json.dumps(p, ensure_ascii=False), now) for k, m, kind, p in entries])
+        self.store.put_many([(k, model, payload) for k, model, _kind, payload in entries])
 
     def stats(self) -> dict:
-        if not self.path.exists():
-            return {"path": str(self.path), "entries": 0, "by_model": {}}
-        with self._connect() as conn:
-            by_model = dict(conn.execute("SELECT model, COUNT(*) FROM generations GROUP BY model").fetchall())
+        by_model = self.store.counts()
         return {"path": str(self.path), "entries": sum(by_model.values()), "by_model": by_model}
 
 

@@ -32,7 +32,7 @@ def _follow_threads_each_step():
     """A logits processor that changes nothing but re-reads the free cores before each token."""
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    from .factory import follow_threads
+    from .threads import follow_threads
 
     class FollowThreads(LogitsProcessor):
         def __call__(self, input_ids, scores):
@@ -137,7 +137,7 @@ class LocalLLM(LLM):
 
     def _follow_threads(self) -> None:
         if self.device == "cpu":
-            from .factory import follow_threads
+            from .threads import follow_threads
 
             follow_threads()
 

@@ -1,6 +1,11 @@
 """Shared fixtures: a temporary ADS home for the whole session, the real SmolLM2 loaded once, and
 scripted fakes at the model boundary.
 
+Test tiers are chosen by the fixtures a test uses (``pytest -m fast`` runs the fast tier):
+``real`` - it loads a real model or the real corpus (``smollm``, ``corpus``);
+``slow`` - it trains (``train_dir``) or starts another process (``spawn``);
+``fast`` - neither. ``pytest -q`` runs every tier.
+
 Tests never write into the user's ``$ADS_HOME``: the session gets its own home in a temporary
 folder. The converted policy and the default corpus index are read-only inputs there, linked
 from the real home when it has them (``bash scripts/setup.sh`` builds both); otherwise they are
@@ -56,6 +61,23 @@ def _load_fake(ms, **opts):
 llms.register_backend("fake", _load_fake)
 
 
+REAL_FIXTURES = {"smollm", "corpus"}
+SLOW_FIXTURES = {"train_dir", "spawn"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        real = bool(names & REAL_FIXTURES) or item.get_closest_marker("real") is not None
+        slow = bool(names & SLOW_FIXTURES) or item.get_closest_marker("slow") is not None
+        if real and not item.get_closest_marker("real"):
+            item.add_marker(pytest.mark.real)
+        if slow and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+        if not real and not slow:
+            item.add_marker(pytest.mark.fast)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(HOME, ignore_errors=True)
 
@@ -107,6 +129,35 @@ def corpus():
     from tools.corpus import ensure_corpus
 
     return ensure_corpus("wiki-offline")
+
+
+@pytest.fixture
+def train_dir(tmp_path) -> Path:
+    """A folder for adapters a test trains (the test is in the slow tier)."""
+    out = tmp_path / "train"
+    out.mkdir()
+    return out
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(args, **popen_kwargs)`` starts a process (the test is in the slow tier); any still
+    running at the end of the test is killed. ``spawn.run(args, **kwargs)`` is ``subprocess.run``."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+
+    def start(*args, **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    start.run = subprocess.run
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

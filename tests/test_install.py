@@ -114,21 +114,29 @@ def test_a_missing_package_says_how_to_install_it():
         import_module("adsnosuchpkg", purpose="dense retrieval", install="pip install adsnosuchpkg")
 
 
-@pytest.mark.process
-def test_pip_install_dot_ships_the_default_task_and_the_recipes(tmp_path):
+def test_pip_install_dot_ships_the_default_task_and_the_recipes(tmp_path, spawn):
     """A wheel of the project (what `pip install .` installs) holds the default task and the
-    recipes, and the installed copy finds them from outside the checkout."""
+    recipes, and the installed copy finds them from outside the checkout. Built from a copy of
+    the tracked files, so the checkout gets no build/ folder."""
+    import shutil
+
+    src = tmp_path / "src"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    for name in tracked:
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "--disable-pip-version-check", "-w", str(wheels), str(ROOT)], check=True, capture_output=True)
+    spawn.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+               "--disable-pip-version-check", "-w", str(wheels), str(src)], check=True, capture_output=True)
     wheel = next(wheels.glob("active_data_search-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"tasks/planets.yaml", "recipes/sft_lora.yaml", "recipes/dpo_lora.yaml", "cli.py"} <= names
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
+    spawn.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
                     "--target", str(target), str(wheel)], check=True, capture_output=True)
     probe = ("import graph.tasks.load as t, trainers.recipe as r; "
              "print(t.__file__); print(t.load_task(None)['task']); print(r.load_recipe('sft', None, None).method)")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
+    out = spawn.run([sys.executable, "-c", probe], cwd=tmp_path, check=True, capture_output=True, text=True,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}).stdout.split("\n")
     assert out[0].startswith(str(target)) and out[1] == "planets" and out[2] == "sft"

@@ -136,7 +136,9 @@ def test_logprobs_prefer_the_right_answer(smollm):
 def test_chat_model_for_langgraph_nodes(smollm):
     from langchain_core.messages import HumanMessage
 
-    msg = smollm.chat_model(max_new_tokens=20).invoke([HumanMessage("What is the capital of France?")])
+    from llms.chat import chat_model
+
+    msg = chat_model(smollm, max_new_tokens=20).invoke([HumanMessage("What is the capital of France?")])
     assert "Paris" in msg.content and msg.usage_metadata["output_tokens"] > 0
 
 

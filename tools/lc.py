@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 
-from . import call_tool
+from .call import call_tool
 from .table import API, APIS
 
 

@@ -45,7 +45,7 @@ def base_dir_of(base: str) -> tuple[str, str | None]:
 def begin(method: str, cfg: dict | None, recipe_path, out_dir, base: str, llm) -> tuple[Any, Path, Policy]:
     """Everything before a trainer starts: the checked recipe, the run folder, the engine on the
     accelerator released, the policy loaded."""
-    from llms.factory import set_threads
+    from llms.threads import set_threads
 
     rc = load_recipe(method, cfg, recipe_path)
     out_dir = Path(out_dir)
@@ -83,7 +83,7 @@ def step_timer():
     the torch thread count follows the cores other processes leave free (unless pinned)."""
     from transformers import TrainerCallback
 
-    from llms.factory import follow_threads
+    from llms.threads import follow_threads
 
     class StepTimer(TrainerCallback):
         def __init__(self):

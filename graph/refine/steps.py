@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -91,23 +90,22 @@ def data_key(task: str, updated: dict, ctx: Context) -> str:
 
 
 class RewardCache:
-    """Rewards by ``data_key``, in SQLite beside the run (survives a restart)."""
+    """Rewards by ``data_key``, in SQLite beside the run (survives a restart): the table ``rewards``
+    of a ``records.store.JsonStore``."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(path), timeout=30)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS rewards (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        from records.store import JsonStore
+
+        self.store = JsonStore(path, "rewards")
 
     def get(self, key: str) -> dict | None:
-        row = self.conn.execute("SELECT value FROM rewards WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self.store.get(key)
 
     def put(self, key: str, value: dict) -> None:
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO rewards VALUES (?, ?)", (key, json.dumps(value)))
+        self.store.put(key, value)
 
     def close(self) -> None:
-        self.conn.close()
+        """Nothing to close: every call opens and closes its own connection."""
 
 
 def reward_of(measurement: dict) -> float:

@@ -1,11 +1,12 @@
-"""How many of this process's cores other processes are computing on *now*.
+"""Torch threads that follow the machine: how many of this process's cores other processes are
+computing on *now*, and the thread count that leaves them free.
 
 A daemon thread reads ``/proc/stat`` (the busy time of each core this process may run on) and
 this process's own CPU time every ``INTERVAL`` seconds; the busy cores of the last window, less
 this process's own share, are what other processes use. Unlike the 1-minute load average, which
 still counts a process that ended a minute ago, this follows the machine within about a second:
 a command run right after another gets every idle core, and two model processes at once each
-see the other and step down (``llms.factory.auto_threads``).
+see the other and step down (``auto_threads``).
 
 Where ``/proc/stat`` cannot be read (not Linux), nothing is known to be busy.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+
+from .base import ModelError
 
 INTERVAL = 0.25  # seconds between samples
 WINDOW = 1.0  # seconds of history a reading covers (at least one interval)
@@ -106,3 +109,54 @@ def watch() -> CpuWatch:
         if _WATCH is None:
             _WATCH = CpuWatch()
     return _WATCH
+
+
+def auto_threads() -> int:
+    """Torch threads for this process: the cores it may run on that other processes leave free
+    now (``CpuWatch``: busy time over the last second, not the lagging load average), at
+    least 1. Two torch threads on a core another job holds wait for each other at every op, so
+    on a busy machine fewer threads finish sooner (bench/threads.py)."""
+    w = watch()
+    return max(1, min(len(w.cores), int(len(w.cores) - w.others_busy() + 0.5)))
+
+
+_PINNED: list[int] = []  # a count the caller or $ADS_THREADS fixed; empty: follow the machine
+
+
+def _env_threads() -> int | None:
+    if not os.environ.get("ADS_THREADS"):
+        return None
+    try:
+        return int(os.environ["ADS_THREADS"])
+    except ValueError:
+        raise ModelError(f"ADS_THREADS={os.environ['ADS_THREADS']!r}: give a whole number of threads, e.g. 1") from None
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's thread count: ``threads``, else ``$ADS_THREADS`` (either pins it for the
+    process), else ``auto_threads()``, which ``follow_threads`` re-reads while models compute.
+    Returns the count in use."""
+    import torch
+
+    threads = threads or _env_threads()
+    if threads:
+        _PINNED[:] = [int(threads)]
+        torch.set_num_threads(int(threads))
+    elif _PINNED:
+        torch.set_num_threads(_PINNED[0])
+    else:
+        follow_threads()
+    return torch.get_num_threads()
+
+
+def follow_threads() -> int:
+    """Unless the count is pinned, set torch's threads to what the machine leaves free now; the
+    local backend calls this before each batch and each decoding step (a cheap read, a change
+    only when the machine changed)."""
+    import torch
+
+    if not _PINNED:
+        want = auto_threads()
+        if want != torch.get_num_threads():
+            torch.set_num_threads(want)
+    return torch.get_num_threads()
