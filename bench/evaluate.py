@@ -1,10 +1,12 @@
 """The dev suite: methods x update variants x curation strategies on tasks built from ../shared/data.
 
 Builds (once, under $ADS_HOME/tasks/dev-*) NQ-open knowledge tasks (answers checked by the
-verifier; only questions whose answer a retrieved passage states) and WizardLM skill tasks (the
-pairwise judge), then runs the evaluation harness on one split and prints one row per method
+verifier; only questions whose answer a retrieved passage states), WizardLM skill tasks (the
+pairwise judge) and IFEval tasks with checks (grouped by instruction id; lm-eval's checkers), then runs the evaluation harness on one split and prints one row per method
 side by side: verified accuracy original -> updated with the paired gained / lost counts, the
-gain's 95% interval, the adjusted win rate, tasks hurt / helped, cost per task.
+gain's 95% interval, the adjusted win rate, tasks hurt / helped, cost per task; and, on tasks whose
+items carry answers, the `ceiling` reference: each held-out question with its own two best corpus
+passages in context (it reads the questions: a reference, never a method).
 
     .venv/bin/python bench/evaluate.py --suite nq --split validation \
         --methods original,retrieval,self-instruct,rule-qa,prompting --updates icl,icl-knn \
@@ -27,6 +29,7 @@ SHARED = ROOT.parent / "shared" / "data"
 SUITES = {
     "nq": {"source": SHARED / "nq-open" / "NQ-open.dev.jsonl", "label": None},
     "wizardlm": {"source": SHARED / "wizardlm-testset" / "WizardLM_testset.jsonl", "label": "Skill"},
+    "ifeval": {"source": SHARED / "ifeval" / "input_data.jsonl", "label": "instruction_id"},
 }
 
 
@@ -47,6 +50,40 @@ def suite_dir(name: str, seed: int) -> Path:
     return out
 
 
+def ceiling(ctx, tasks: list[dict], k: int = 2) -> dict | None:
+    """The per-question retrieval reference: each held-out question's own ``k`` best corpus passages
+    in the policy's context (the ICL prompt), answers verified. It reads the held-out questions, so
+    it is a labelled reference for how far a method is from what retrieval can give, never a method."""
+    from graph.heldout import answer, items_of, original_answers
+    from graph.nodes import load_model
+    from scoring.verify import verify
+    from tools import retrieval
+    from tools.corpus import ensure_corpus
+    from trainers.icl import icl_prompt, pack
+
+    items_all = [it for t in tasks for it in items_of(t["held_out"])]
+    if not items_all or not all(it.get("answers") for it in items_all):
+        return None
+    corpus, count = ensure_corpus(ctx.corpus), load_model(ctx, ctx.policy).count_tokens
+    before, after = [], []
+    for task in tasks:
+        items = items_of(task["held_out"])
+        prompts = []
+        for it in items:
+            hits = retrieval.search(corpus, it["instruction"], k=k, candidates=ctx.bm25_candidates)
+            rows = [{"type": "document", "title": h.title, "text": h.text} for h in hits]
+            packed = pack(rows, count, ctx.icl_token_budget, document=ctx.prompt("ICL_DOCUMENT"),
+                          example=ctx.prompt("ICL_EXAMPLE"))
+            prompts.append(icl_prompt(packed.text, it["instruction"], ctx.prompt("ICL_PROMPT")))
+        original = original_answers(ctx, task["held_out"])
+        new = answer(ctx, ctx.policy, prompts)
+        before += [bool(verify(it, a)) for it, a in zip(items, original)]
+        after += [bool(verify(it, a)) for it, a in zip(items, new)]
+    n = len(before)
+    return {"n": n, "original": sum(before) / n, "ceiling": sum(after) / n,
+            "gained": sum(a and not b for a, b in zip(after, before)), "lost": sum(b and not a for a, b in zip(after, before))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=list(SUITES), default="nq")
@@ -58,6 +95,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any Context setting")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-ceiling", action="store_true", help="skip the per-question retrieval reference")
     args = ap.parse_args()
     if not SHARED.exists():
         sys.exit(f"{SHARED} not found: the dev suite reads ../shared/data beside the repo")
@@ -95,6 +133,12 @@ def main() -> None:
         win = f"{r['adjusted_win_rate']:.3f}" if r["adjusted_win_rate"] is not None else "-"
         print(f"{r['method']:<40}{acc:>16}{gain:>8}{ci:>16}{str(r.get('gained', '-')) + '/' + str(r.get('lost', '-')):>13}"
               f"{win:>9}{str(r['tasks_hurt']) + '/' + str(r['tasks_helped']):>13}{r['cost_per_task']:>10g}")
+    ref = None if args.no_ceiling else ceiling(ctx, tasks)
+    if ref:
+        print(f"{'ceiling (reference, reads the questions)':<40}{ref['original']:.1%}->{ref['ceiling']:.1%}".ljust(56) +
+              f"{(ref['ceiling'] - ref['original']) * 100:>+8.1f}{'':>16}{str(ref['gained']) + '/' + str(ref['lost']):>13}")
+        print(f"\nceiling: each held-out question with its own {2} best corpus passages in context "
+              "(a reference for the distance to what retrieval can give, never a method)")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from graph.agents import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
-from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
+from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, GROUNDING, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
 from tools.table import COSTS, TOOL_NAMES
 
@@ -46,9 +46,10 @@ class Context:
     dtype: str | None = _f(None, choices=DTYPES, describe="Model dtype of local models; None: float32 on CPU, bfloat16 on GPU.")
     # -- data-collecting APIs -------------------------------------------------------------
     corpus: str = _f("wiki-offline", describe="Retrieval corpus: a built index name or folder (python cli.py corpus build).")
-    retrieval_k: int = _f(1, describe="Passages information_retrieval returns after the dense rerank.")
+    retrieval_k: int = _f(10, describe="Passages information_retrieval returns after the dense rerank (10: chosen on the NQ dev suite's validation split; a call costs the same whatever k).")
     bm25_candidates: int = _f(1000, describe="BM25 candidates handed to the dense reranker.")
     demonstrations_per_call: int = _f(2, describe="Instruction-response pairs demonstration_generation writes per call.")
+    verify_samples: int = _f(8, describe="On a task with checks: responses demonstration_generation samples per instruction; those that pass every check are kept.")
     demonstration_temperature: float = _f(0.7, describe="Sampling temperature of demonstration_generation (above 0, so its samples differ).")
     qa_passages: int = _f(2, describe="Retrieved passages that ground question_answering when no teacher is set.")
     memory_k: int = _f(2, describe="Rows memory_search returns from the instruction memory bank.")
@@ -58,6 +59,8 @@ class Context:
     generation_cache: bool = _f(True, describe="Answer repeated generations and log-prob scores of every model from the persistent cache (generation_cache.sqlite beside cache_path); --no-cache turns it off.")
     costs: dict = _f(describe="Cost of one call of each API.", factory=lambda: dict(COSTS))
     max_calls: int = _f(6, describe="Most API calls the optimizer may make in a run.")
+    anticipate: int = _f(3, describe="Questions the optimizer writes in the style of the observed instructions, never seeing a held-out item; on tasks whose held-out items carry answers each becomes an information_retrieval call of its plan (0: none).")
+    plan_observed: bool = _f(True, describe="On tasks whose held-out items carry answers, the optimizer's plan starts with information_retrieval on each observed instruction (the retrieval rule's plan), then its anticipated questions, then the calls of its own reply.")
     max_cost: float = _f(12.0, describe="Most total API cost the optimizer may spend in a run (in each round, with rounds > 1).")
     rounds: int = _f(1, describe="Self-improvement rounds: each round the optimizer sees the policy's current answers and the rounds before, buys more data, and the policy is updated on all of it; a round that brings no gain on a validation third of the held-out items ends the run.")
     max_total_cost: float | None = _f(None, describe="Most API cost of all rounds together; None: rounds x max_cost.")
@@ -75,7 +78,8 @@ class Context:
     parse_retries: int = _f(2, describe="Times an unparsable optimizer reply is retried before it is recorded.")
     # -- curation -------------------------------------------------------------------------
     curation: list = _f(describe=f"Curation steps in order (graph/improve/curate.py), after empty rows are dropped: any of {', '.join(CURATION_STEPS)}.",
-                        factory=lambda: ["dedupe", "judge"])
+                        factory=lambda: ["dedupe", "verify", "grounded", "judge"])
+    grounding: str = _f("auto", choices=GROUNDING, step="grounded", describe="Step grounded: on drops every instruction-response row whose response states facts (names, numbers) found in no passage the run bought (teacher answers and passage-grounded QA pass; a row that states no fact, a format, passes); auto: on where the held-out items carry answers.")
     min_judge_score: float = _f(0.0, step="judge", describe="Step judge: keep rows whose judge score (0..1) is at least this; unrated rows are kept.")
     assess_threshold: int = _f(8, step="isheep", also=ALWAYS_READ, describe="Step isheep, and self-improve's select stage: keep pairs the judge rates at least this (1-10) for both quality and following.")
     max_perplexity: float = _f(50.0, step="perplexity", also="isheep_perplexity", describe="Step perplexity, and self-improve with isheep_perplexity: drop pairs whose response perplexity given the instruction exceeds this (I-SHEEP: 50).")
@@ -86,7 +90,8 @@ class Context:
     min_relevance: float = _f(0.3, step="relevance", describe="Step relevance: keep rows whose embedding similarity (cosine) to the nearest observed instruction is at least this.")
     # -- update and measurement -----------------------------------------------------------
     update: str = _f("icl-knn", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
-    knn_min_similarity: float = _f(0.5, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
+    knn_min_similarity: float = _f(0.4, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
+    knn_rows: int | None = _f(4, update="icl-knn", describe="icl-knn: at most this many rows (the most similar) in a question's context; None: as many as fit the token budget.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction.")

@@ -40,7 +40,34 @@ def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, l
 
         extra = {"encode": load_embedder(ctx.embedder).encode, "count_tokens": load_model(ctx, ctx.policy).count_tokens,
                  "document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
-    return prompts_for(updated, [it["instruction"] for it in items_of(held_out)], ctx.prompt("ICL_PROMPT"), **extra)
+    template = ctx.prompt("ICL_KNN_PROMPT" if updated["kind"] == "icl-knn" else "ICL_PROMPT")
+    return prompts_for(updated, [it["instruction"] for it in items_of(held_out)], template, **extra)
+
+
+def coverage(ctx: Context, held_out: list, updated: dict) -> dict | None:
+    """How many held-out items the update gave context to (icl: all, icl-knn: those with a bought
+    row above the floor), and, where items carry answers, how many of those contexts hold an
+    accepted answer. A measurement of the data bought, never shown to the method; None for sft."""
+    from scoring.verify import qa_match
+
+    items = items_of(held_out)
+    if updated["kind"] == "icl-knn":
+        from llms.embeddings import load_embedder
+        from trainers.update import nearest_contexts
+
+        contexts = nearest_contexts(updated, [it["instruction"] for it in items], encode=load_embedder(ctx.embedder).encode,
+                                    count_tokens=load_model(ctx, ctx.policy).count_tokens,
+                                    document_template=ctx.prompt("ICL_DOCUMENT"), example_template=ctx.prompt("ICL_EXAMPLE"))
+    elif updated["kind"] == "icl":
+        contexts = [updated.get("context") or ""] * len(items)
+    else:
+        return None
+    per = [{"context": bool(c.strip()),
+            "answer_in_context": (bool(c.strip()) and qa_match(c, it["answers"])) if it.get("answers") else None}
+           for it, c in zip(items, contexts)]
+    return {"items": len(items), "with_context": sum(p["context"] for p in per),
+            "with_answers": sum(p["answer_in_context"] is not None for p in per),
+            "answer_in_context": sum(bool(p["answer_in_context"]) for p in per), "per_item": per}
 
 
 def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[list[str]]:
@@ -83,7 +110,8 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
                 "by": by, "reason": v.reasoning, "passed": list(p) if p is not None else None}
                for it, o, u, v, by, p in zip(items, original, new, result.verdicts, result.by, result.passed)]
-    return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy}
+    return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy,
+            "coverage": coverage(ctx, held_out, updated)}
 
 
 def measure_many(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[dict]:

@@ -16,7 +16,8 @@ def example_names(ctx: Context) -> tuple[str, str]:
 
 def optimizer_messages(ctx: Context, description: str | None, observed: list[str],
                        retry_error: str | None = None, competence: list[dict] | None = None,
-                       history: list[dict] | None = None) -> list[dict]:
+                       history: list[dict] | None = None, copied: list[str] | None = None,
+                       checks: list[str] | None = None) -> list[dict]:
     """The optimizer's chat. The task's name is never shown (a file name was copied as a query);
     its description is, when it has one. In a run of several rounds the task turn also shows the
     policy's current answers to the observed instructions (``competence``) and the rounds so far."""
@@ -32,7 +33,11 @@ def optimizer_messages(ctx: Context, description: str | None, observed: list[str
         ask += ctx.prompt("OPTIMIZER_HISTORY").format(round=len(history) + 1, rounds="\n".join(
             f"- round {h['round'] + 1}: {', '.join(h['calls']) or 'no calls'} (cost {h['cost']:g}); "
             f"{h['metric']} on validation items {h['validation_score']:.2f} ({h['gain']:+.2f})" for h in history))
-    if retry_error:
+    if checks:
+        ask += ctx.prompt("OPTIMIZER_CHECKS").format(checks="\n".join(f"- {c}" for c in checks))
+    if copied:
+        ask += ctx.prompt("OPTIMIZER_COPIED").format(calls=", ".join(copied))
+    elif retry_error:
         ask += ctx.prompt("OPTIMIZER_RETRY").format(error=retry_error)
     example, reply = example_names(ctx)
     return [
@@ -44,6 +49,40 @@ def optimizer_messages(ctx: Context, description: str | None, observed: list[str
         {"role": "assistant", "content": ctx.prompt(reply)},
         {"role": "user", "content": ask},
     ]
+
+
+_STOP = frozenset("""a an and are about answer any ask asks been being both but can could data does each every explain
+explaining facts first from give have how into its more most need needs only other over policy practice question
+questions should some such than that their them then there these they this those through what when where which who
+will with would write your""".split())
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return {w for w in re.findall(r"[a-z][a-z'-]+", str(text).lower()) if len(w) > 3 and w not in _STOP}
+
+
+def copied_calls(ctx: Context, calls: list[tuple[str, str]], observed: list[str], description: str | None) -> list[tuple[str, str]]:
+    """Calls whose argument comes from the prompt's examples and from neither the task's description
+    nor its observed instructions: an example's own argument, or words of the examples only."""
+    from tools.parse import parse_api_calls
+
+    def norm(text: str) -> str:
+        return " ".join(str(text).replace("_", " ").replace("-", " ").lower().split())
+
+    example_args, example_words = set(), set()
+    for name in EXAMPLES + ("NO_DATA",):
+        for part in (ctx.prompt(f"OPTIMIZER_EXAMPLE_{name}"), ctx.prompt(f"OPTIMIZER_EXAMPLE_{name}_REPLY")):
+            example_words |= _words(part)
+        example_args |= {norm(arg) for _, arg in parse_api_calls(ctx.prompt(f"OPTIMIZER_EXAMPLE_{name}_REPLY")).calls}
+    task_words = _words(" ".join([description or "", *observed]))
+    out = []
+    for name, arg in calls:
+        words = _words(arg)
+        if norm(arg) in example_args and not words <= task_words or (words & example_words and not words & task_words):
+            out.append((name, arg))
+    return out
 
 
 def suspicious_calls(ctx: Context, calls: list[dict], task_name: str | None) -> list[dict]:

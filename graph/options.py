@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-CURATION_STEPS = ("dedupe", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
+CURATION_STEPS = ("dedupe", "verify", "grounded", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
+GROUNDING = ("auto", "on", "off")
 UPDATES = ("icl", "icl-knn", "sft")
 JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
 DTYPES = ("float32", "bfloat16", "float16")

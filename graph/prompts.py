@@ -123,6 +123,14 @@ Rules:
 
 {instruction}"""
 
+# icl-knn (ours, not the paper's): each question with the few bought rows most like it, then the
+# question itself. Chosen on the NQ dev suite's validation split: with each question's own two best
+# passages in context SmolLM2-135M answered 45.5% of 66 items this way, 24.2% with ICL_PROMPT's
+# rules (it echoed the question) and 33.3% with a "Question: ... Answer:" frame (docs/results.md).
+ICL_KNN_PROMPT = """{data}
+
+{instruction}"""
+
 # How one packed row reads inside {data}: a retrieved document, or an instruction-response pair
 # (demonstrations, QA pairs, memory-bank entries). {n}: its number in the packed block.
 ICL_DOCUMENT = """[{n}] {title}
@@ -221,6 +229,25 @@ OPTIMIZER_HISTORY = """
 Earlier rounds (the data of every round stays with the policy):
 {rounds}
 Plan round {round}: buy what is still missing; calls already made are not repeated."""
+
+# Appended to the task turn of a task whose answers must pass checks (IFEval's), in words.
+OPTIMIZER_CHECKS = """
+
+Every answer in this task must pass these checks:
+{checks}
+demonstration_generation("<an instruction of the task>") samples the policy's answers to that instruction and keeps only those that pass the checks: the data teaches the constraint."""
+
+# Appended to the task turn when the previous reply copied an example's calls instead of planning.
+OPTIMIZER_COPIED = """
+
+Your previous reply copied the example's calls ({calls}), which have nothing to do with this task. Plan calls for the observed instructions above and answer again, ending with an <api_calls> block."""
+
+# The optimizer anticipates: questions the task is likely to ask besides the observed ones, in
+# their style (Self-Instruct's numbered blocks, as TASK_AUGMENT_PROMPT). It never sees a held-out
+# item. {examples}: the observed instructions as numbered blocks; the model continues the list.
+OPTIMIZER_ANTICIPATE = """Here are questions from one task. Write one more question the same task is likely to ask: the same kind of question about a related subject the policy will need facts for.
+
+{examples}"""
 
 # Appended to the task turn when the previous reply could not be parsed.
 OPTIMIZER_RETRY = """

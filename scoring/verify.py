@@ -132,8 +132,12 @@ def _load_file(name: str, path: Path):
 def _ifeval():
     """lm-eval's IFEval registry, loaded file by file: importing ``lm_eval.tasks`` would pull
     in every task's dependencies (sacrebleu, ...) and the files try to download punkt."""
+    import langdetect
     import nltk
 
+    # langdetect samples: unseeded, the same text can be English on one call and not on the next,
+    # and a verifier must give the same verdict twice
+    langdetect.DetectorFactory.seed = 0
     spec = importlib.util.find_spec("lm_eval")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("IFEval checks need lm-eval: pip install --no-deps lm-eval langdetect immutabledict nltk")
@@ -193,6 +197,77 @@ def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
             instruction.build_description(prompt=prompt)
         results.append(bool(response.strip()) and bool(instruction.check_following(response)))
     return results
+
+
+class CheckError(ValueError):
+    """A check object that lm-eval's IFEval registry cannot run; the message names where it is."""
+
+
+def validate_checks(checks, *, where: str) -> list[dict]:
+    """``[{"id", "kwargs"}]`` normalised, each id in lm-eval's registry and its kwargs accepted by
+    that instruction (``build_description``'s parameters, and a value it takes); else CheckError
+    naming ``where`` (e.g. "tasks/x.yaml: held_out[3]"), the bad id or kwarg and what would do."""
+    import difflib
+    import inspect
+
+    registry = _ifeval()[1].INSTRUCTION_DICT
+    if isinstance(checks, dict):
+        checks = [checks]
+    if not isinstance(checks, (list, tuple)):
+        raise CheckError(f"{where}: checks must be a list of {{id, kwargs}} objects, got {type(checks).__name__}")
+    out = []
+    for n, check in enumerate(checks):
+        at = f"{where}: check {n + 1}"
+        if not isinstance(check, dict) or not isinstance(check.get("id"), str):
+            raise CheckError(f"{at}: expected a mapping with an 'id' (an IFEval instruction id), got {check!r:.80}")
+        cid, kwargs = check["id"], check.get("kwargs") or {}
+        unknown = set(check) - {"id", "kwargs"}
+        if unknown:
+            raise CheckError(f"{at}: unknown field(s) {sorted(unknown)}; a check has 'id' and 'kwargs'")
+        if cid not in registry:
+            close = difflib.get_close_matches(cid, list(registry), n=3)
+            raise CheckError(f"{at}: unknown check id {cid!r}" + (f"; did you mean {', '.join(close)}?" if close else "") +
+                             " (the ids are lm-eval's IFEval instruction ids: python -c \"from scoring.verify import "
+                             "ifeval_instruction_ids as f; print(f())\")")
+        if not isinstance(kwargs, dict):
+            raise CheckError(f"{at}: kwargs of {cid} must be a mapping, got {type(kwargs).__name__}")
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        instruction = registry[cid](cid)
+        accepted = [p for p in inspect.signature(instruction.build_description).parameters if p not in ("self", "prompt")]
+        bad = sorted(set(kwargs) - set(accepted))
+        if bad:
+            raise CheckError(f"{at}: {cid} takes no kwarg(s) {', '.join(bad)}; it takes "
+                             f"{', '.join(accepted) or 'none'}")
+        try:
+            instruction.build_description(**kwargs)
+        except (TypeError, ValueError, KeyError) as e:
+            raise CheckError(f"{at}: {cid} cannot use kwargs {kwargs}: {e}") from None
+        out.append({"id": cid, "kwargs": kwargs})
+    return out
+
+
+def failed_checks(checks: Sequence[dict], response: str, *, prompt: str = "") -> list[str]:
+    """The ids of the checks ``response`` fails (lm-eval's strict rule); [] when it passes all."""
+    return [c["id"] for c, ok in zip(checks, ifeval_checks(checks, response, prompt=prompt)) if not ok]
+
+
+def describe_checks(checks: Sequence[dict]) -> list[str]:
+    """One sentence per check, in the words IFEval itself uses to ask for it."""
+    import inspect
+
+    registry = _ifeval()[1].INSTRUCTION_DICT
+    out = []
+    for check in checks:
+        cid, kwargs = check.get("id"), {k: v for k, v in (check.get("kwargs") or {}).items() if v is not None}
+        try:
+            instruction = registry[cid](cid)
+            takes = [p for p in inspect.signature(instruction.build_description).parameters if p != "prompt"]
+            # a kwarg left out would be drawn at random by lm-eval: then the id says it better
+            text = instruction.build_description(**kwargs) if set(takes) <= set(kwargs) else None
+        except Exception:  # an instruction that needs the prompt, or odd kwargs: its id says enough
+            text = None
+        out.append(" ".join(str(text).split()) if text else cid)
+    return out
 
 
 def checks_of(item: dict) -> list[dict]:

@@ -61,6 +61,12 @@ class ScriptedLLM(LLM):
 
 # ---- a small task, a plan for it, and a counting fake of the tool layer ------------------------
 
+# Settings under which a scripted optimizer's own reply is its whole plan: it anticipates no
+# questions and the retrieval rule's calls are not added on a knowledge task (tests/test_graph_plan.py
+# tests those). Tests of the plan's mechanics (parsing, budget, step mode, resume) use these.
+SCRIPTED_PLAN = {"anticipate": 0, "plan_observed": False}
+SCRIPTED_PLAN_ARGS = ["--set", "anticipate=0", "--set", "plan_observed=false"]
+
 PLAN = ('Zorbia and Quxland facts are missing.\n<api_calls><api>information_retrieval("Zorbia")</api>'
         '<api>retrieve_information("Quxland")</api><api>demonstration_generation("capital questions")</api></api_calls>')
 FACTS = {"Zorbia": "Zorbia is a country whose capital is Quxton.",

@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 import tools
 from graph.cli import improve, inspect_run, runs, settings
-from tests.fakes import PLAN, TASK, FakeTools, answer
+from tests.fakes import PLAN, SCRIPTED_PLAN_ARGS, TASK, FakeTools, answer
 
-FAKES = ["--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge"]
+FAKES = ["--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge", *SCRIPTED_PLAN_ARGS]
 
 
 @pytest.fixture

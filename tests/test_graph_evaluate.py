@@ -9,7 +9,7 @@ import pytest
 import tools
 from graph.context import Context
 from graph.runs import RunStore
-from tests.fakes import FACTS, PLAN, FakeTools, answer
+from tests.fakes import FACTS, PLAN, SCRIPTED_PLAN, SCRIPTED_PLAN_ARGS, FakeTools, answer
 
 TASKS = [
     {"task": "zorbia", "category": "geography", "observed": ["What is the capital of Zorbia?"],
@@ -29,7 +29,7 @@ def setup(tmp_path, fake_llm, monkeypatch):
     fake = FakeTools()
     monkeypatch.setattr(tools, "call_tool", fake)
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge",
-                        run_dir=str(tmp_path / "eval"), cache_path=str(tmp_path / "c.sqlite"))
+                        run_dir=str(tmp_path / "eval"), cache_path=str(tmp_path / "c.sqlite"), **SCRIPTED_PLAN)
     return ctx, fake, policy
 
 
@@ -118,7 +118,7 @@ def test_the_evaluate_command(setup, tmp_path, monkeypatch):
     for t in TASKS:
         (folder / f"{t['task']}.yaml").write_text(yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
     args = ["--tasks", str(tmp_path / "tasks"), "--methods", "original,ads", "--out", str(tmp_path / "e"),
-            "--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge",
+            "--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge", *SCRIPTED_PLAN_ARGS,
             "--set", f"cache_path={tmp_path / 'c.sqlite'}"]
     result = CliRunner().invoke(evaluate, args)
     assert result.exit_code == 0, result.output

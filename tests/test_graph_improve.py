@@ -11,7 +11,7 @@ from langgraph.types import Command
 import tools
 from graph.context import Context
 from graph.improve.graph import builder
-from tests.fakes import FACTS, PLAN, TASK, FakeTools, answer
+from tests.fakes import FACTS, PLAN, SCRIPTED_PLAN, TASK, FakeTools, answer
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def fake_tools(monkeypatch):
 
 def context(tmp_path, **kw) -> Context:
     return Context(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
-                   cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"), **kw)
+                   cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"), **{**SCRIPTED_PLAN, **kw})
 
 
 def without_times(report: dict) -> dict:
@@ -378,7 +378,7 @@ def test_large_model_drives_the_star_step(tmp_path, models, fake_tools, fake_llm
 def test_prompt_overrides_reach_icl_judge_and_self_assessment(tmp_path, models, fake_tools):
     optimizer, policy, judge = models
     judge.respond = lambda m: "Quality: 8\nFollowing: 7" if "RATE-ME" in m[-1]["content"] else "[[C]]"
-    overrides = {"ICL_PROMPT": "USE-THIS {data}\n\n{instruction}",
+    overrides = {"ICL_PROMPT": "USE-THIS {data}\n\n{instruction}", "ICL_KNN_PROMPT": "USE-THIS {data}\n\n{instruction}",
                  "SELF_ASSESS_PROMPT": "RATE-ME {instruction} / {response}: Quality: <1-10> Following: <1-10>",
                  "JUDGE_PAIRWISE_SYSTEM": "JUDGE-SYSTEM", "JUDGE_PAIRWISE_PROMPT": "JUDGE-THIS {question} {answer_a} {answer_b}",
                  "OPTIMIZER_TASK": "PLAN-FOR {description}: {instructions}"}
@@ -394,15 +394,15 @@ def test_the_optimizer_sees_a_description_never_the_task_name_and_copies_are_fla
     optimizer = models[0]
     copied = ('<api_calls><api>information_retrieval("capitals")</api><api>information_retrieval("Cricket")</api>'
               '<api>information_retrieval("Zorbia")</api></api_calls>')
-    optimizer.respond = lambda m: copied
+    optimizer.respond = lambda m: copied  # asked again after each copy, it copies again: never bought
     task = {**TASK, "description": "Capital cities of made-up countries."}
     ctx = Context.build({**context(tmp_path).to_dict(), "seed": 0})
     report = builder.compile().invoke(task, context=ctx)["report"]
     prompt = "\n".join(m["content"] for m in optimizer.history[0])
     assert "Task: Capital cities of made-up countries." in prompt and "capitals" not in prompt
     assert "questions about the rules of cricket" in prompt  # seed 0 shows example A
-    assert [(f["arg"], f["flag"][:30]) for f in report["flagged_calls"]] == [
-        ("capitals", "the argument is the task's nam"), ("Cricket", "the argument is copied from an")]
+    assert [(f["arg"], f["flag"][:30]) for f in report["flagged_calls"]] == [("capitals", "the argument is the task's nam")]
+    assert ("information_retrieval", "Cricket") not in fake_tools.calls and report["copied_calls_rejected"] == 3
     assert "flagged call information_retrieval('capitals')" in (tmp_path / "run" / "report.md").read_text()
     seed1 = Context.build({**context(tmp_path / "s1").to_dict(), "seed": 1})
     builder.compile().invoke(task, context=seed1)

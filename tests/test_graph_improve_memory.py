@@ -9,7 +9,7 @@ import tools
 from graph.context import Context
 from graph.improve.graph import builder
 from memory import MemoryBank
-from tests.fakes import PLAN, TASK, FakeTools, answer
+from tests.fakes import PLAN, SCRIPTED_PLAN, TASK, FakeTools, answer
 
 
 def test_curated_high_scorers_go_into_the_bank_only_when_asked(tmp_path, fake_llm, monkeypatch):
@@ -23,7 +23,7 @@ def test_curated_high_scorers_go_into_the_bank_only_when_asked(tmp_path, fake_ll
         optimizer.script(PLAN)
         ctx = Context(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", judge_reading="text",
                       run_dir=str(tmp_path / name), cache_path=str(tmp_path / "cache.sqlite"),
-                      memory_path=str(tmp_path / "bank"), **kw)
+                      memory_path=str(tmp_path / "bank"), **SCRIPTED_PLAN, **kw)
         builder.compile().invoke(TASK, context=ctx)
         return [json.loads(line) for line in (tmp_path / name / "dataset.jsonl").read_text().splitlines()], ctx
 

@@ -10,7 +10,7 @@ import pytest
 import tools
 from graph.context import Context
 from graph.runs import RunStore
-from tests.fakes import PLAN, FakeTools, answer, refine_killed_at
+from tests.fakes import PLAN, SCRIPTED_PLAN, SCRIPTED_PLAN_ARGS, FakeTools, answer, refine_killed_at
 
 TRAIN = [
     {"task": "zorbia", "observed": ["What is the capital of Zorbia?"], "description": "Capitals of made-up countries.",
@@ -51,7 +51,7 @@ def setup(tmp_path, fake_llm, monkeypatch):
     monkeypatch.setattr(trainers.dpo, "run_dpo", fake_dpo)
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "refine"),
                         cache_path=str(tmp_path / "c.sqlite"), refine_samples=2, refine_iterations=1, refine_steps=3,
-                        tool_cache=False, generation_cache=False)
+                        tool_cache=False, generation_cache=False, **SCRIPTED_PLAN)
     return ctx, fake, trained
 
 
@@ -102,7 +102,7 @@ def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, m
                 yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
     result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--samples", "1", "--iterations", "0",
                                          "--out", str(tmp_path / "r"), "--policy", "fake:policy", "--optimizer",
-                                         "fake:optimizer", "--judge", "fake:judge", "--no-cache",
+                                         "fake:optimizer", "--judge", "fake:judge", "--no-cache", *SCRIPTED_PLAN_ARGS,
                                          "--set", f"cache_path={tmp_path / 'c.sqlite'}"])
     assert result.exit_code == 0, result.output
     optimizers = json.loads(result.stdout[result.stdout.index("{"):])["optimizers"]

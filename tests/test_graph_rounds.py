@@ -10,7 +10,7 @@ import tools
 from graph.context import Context
 from graph.improve.graph import builder, split_held_out
 from graph.options import ConfigError
-from tests.fakes import FakeTools
+from tests.fakes import SCRIPTED_PLAN, SCRIPTED_PLAN_ARGS, FakeTools
 
 CAPITALS = {"Zorbia": "Quxton", "Quxland": "Velmar", "Mordia": "Sarn"}
 FACTS = {k: f"{k} is a country whose capital is {v}." for k, v in CAPITALS.items()}
@@ -49,7 +49,7 @@ def setup(tmp_path, fake_llm, monkeypatch):
 
 def ctx(tmp_path, **kw) -> Context:
     return Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
-                         cache_path=str(tmp_path / "c.sqlite"), generation_cache=False, **kw)
+                         cache_path=str(tmp_path / "c.sqlite"), generation_cache=False, **{**SCRIPTED_PLAN, **kw})
 
 
 def test_each_round_sees_the_policys_answers_and_the_rounds_before_never_a_held_out_item(tmp_path, setup):
@@ -138,6 +138,7 @@ def test_the_cli_takes_rounds(tmp_path, setup, monkeypatch):
     path.write_text(json.dumps({"name": "capitals", **{k: TASK[k] for k in ("description", "observed", "held_out")}}))
     result = CliRunner().invoke(improve, ["--task", str(path), "--rounds", "2", "--out", str(tmp_path / "run"),
                                           "--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge",
+                                          *SCRIPTED_PLAN_ARGS,
                                           "--set", f"cache_path={tmp_path / 'c.sqlite'}"])
     assert result.exit_code == 0, result.output
     assert "round    " in result.stderr and json.loads(result.stdout)["held_out"]["n"] == 4

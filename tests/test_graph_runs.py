@@ -9,7 +9,7 @@ import pytest
 import tools
 from graph.context import Context
 from graph.runs import RunError, RunStore, config_for
-from tests.fakes import PLAN, TASK, FakeTools, answer
+from tests.fakes import PLAN, SCRIPTED_PLAN, TASK, FakeTools, answer
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def setup(tmp_path, fake_llm, monkeypatch):
     monkeypatch.setattr(tools, "call_tool", fake)
     store = RunStore(tmp_path / "runs.sqlite")
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge",
-                        run_dir=str(tmp_path / "run"), cache_path=str(tmp_path / "c.sqlite"))
+                        run_dir=str(tmp_path / "run"), cache_path=str(tmp_path / "c.sqlite"), **SCRIPTED_PLAN)
     return store, ctx, fake
 
 

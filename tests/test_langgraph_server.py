@@ -115,7 +115,8 @@ def server(tmp_path_factory):
 
 def context(folder: Path) -> dict:
     return {"policy": "fake:policy", "optimizer": "fake:optimizer", "judge": "fake:judge",
-            "run_dir": str(folder / "run"), "cache_path": str(folder / "cache.sqlite"), "memory_path": str(folder / "memory")}
+            "run_dir": str(folder / "run"), "cache_path": str(folder / "cache.sqlite"), "memory_path": str(folder / "memory"),
+            "anticipate": 0, "plan_observed": False}  # tests.fakes.SCRIPTED_PLAN: the scripted reply is the plan
 
 
 def test_server_lists_improve_with_input_output_and_context_schemas(server):
@@ -130,7 +131,7 @@ def test_server_lists_improve_with_input_output_and_context_schemas(server):
     failed = [line for line in server.log().splitlines() if "Failed to get" in line]
     assert schemas["input_schema"] is not None and schemas["output_schema"] is not None, "\n".join(failed)
     assert set(schemas["input_schema"]["properties"]) == {"task", "description", "category", "observed", "held_out",
-                                                          "plan", "original_answers"}
+                                                          "checks", "observed_checks", "plan", "original_answers"}
     assert schemas["input_schema"]["properties"]["observed"] == {"items": {"type": "string"}, "title": "Observed", "type": "array"}
     assert set(schemas["output_schema"]["properties"]) == {"report"}
     assert {"policy", "optimizer", "judge", "run_dir", "max_calls"} <= set(schemas["context_schema"]["properties"])

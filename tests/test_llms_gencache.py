@@ -15,7 +15,7 @@ from graph.context import Context
 from graph.nodes import load_model
 from llms import SamplingParams
 from llms.gencache import GenerationCache, cached
-from tests.fakes import PLAN, TASK, FakeTools, answer
+from tests.fakes import PLAN, SCRIPTED_PLAN, TASK, FakeTools, answer
 
 
 def ctx_for(tmp_path, **kw) -> Context:
@@ -170,7 +170,7 @@ def test_a_warm_improve_run_makes_no_model_call(tmp_path, fake_llm, monkeypatch)
     policy.respond = answer
     judge.respond = lambda messages: "Accurate and useful. Quality: 8\nFollowing: 7"
     monkeypatch.setattr(tools, "call_tool", FakeTools())
-    ctx = ctx_for(tmp_path, policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge")
+    ctx = ctx_for(tmp_path, policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", **SCRIPTED_PLAN)
     scored = []
     judge.logprob_fn = lambda context, continuation: scored.append(context) or [-1.0]
     first = builder.compile().invoke(TASK, context=ctx)["report"]

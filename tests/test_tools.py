@@ -53,7 +53,7 @@ def test_dense_rerank_changes_bm25_order(small_corpus):
 
 
 def test_retrieval_tool_rows_and_provenance(ctx):
-    res = call_tool("information_retrieval", QUERY, ctx)
+    res = call_tool("information_retrieval", QUERY, ctx.replace(retrieval_k=1))
     assert res.ok and res.cost == 1.0 and not res.cached and res.latency_s > 0
     (row,) = res.rows
     assert row["type"] == "document" and row["title"] == "Photosynthesis" and row["source"] == "information_retrieval"

@@ -15,10 +15,12 @@ def _impl(tool: str) -> ModuleType:
     return importlib.import_module(f"tools.{BY_NAME[tool].module}")
 
 
-def call_tool(name: str, arg: str, ctx) -> ToolResult:
+def call_tool(name: str, arg: str, ctx, *, checks: list[dict] | None = None) -> ToolResult:
     """Run one API call as the graph does; every failure is in ``.error``.
 
     ``ctx`` is the run's settings (``graph.context.Context``, or any object with the same fields).
+    ``checks``: what a good answer passes (IFEval checks of the task); a tool that takes them
+    (demonstration_generation) keeps only responses that pass, the others ignore them.
     """
     from .cache import ToolCache, normalize_arg
 
@@ -36,15 +38,16 @@ def call_tool(name: str, arg: str, ctx) -> ToolResult:
                             f"(Context.max_arg_chars): give {tool} one short {ARG_NAMES[tool]}")
         arg = arg.strip()
         impl = _impl(tool)
+        extra = {"checks": checks} if checks and getattr(impl, "TAKES_CHECKS", False) else {}
         parts = None
         if ctx.tool_cache and getattr(impl, "CACHEABLE", True):
-            parts = {"tool": tool, "arg": normalize_arg(arg), "seed": ctx.seed, **impl.cache_parts(arg, ctx)}
+            parts = {"tool": tool, "arg": normalize_arg(arg), "seed": ctx.seed, **impl.cache_parts(arg, ctx, **extra)}
             hit = ToolCache(ctx.cache_path).get(parts)
             if hit is not None:
                 result.rows, result.provenance, result.tokens = hit["rows"], hit["provenance"], hit["tokens"]
                 result.cached = True
                 return result
-        out: ToolOutput = impl.run(arg, ctx)
+        out: ToolOutput = impl.run(arg, ctx, **extra)
         result.rows = [{**r, "source": tool} for r in out.rows]
         result.provenance, result.tokens = out.provenance, out.tokens
         if parts is not None:

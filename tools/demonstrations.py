@@ -58,7 +58,9 @@ def sampling(ctx) -> llms.SamplingParams:
                                n=ctx.demonstrations_per_call, seed=ctx.seed, stop=("\nInstruction:",))
 
 
-def cache_parts(topic: str, ctx) -> dict:
+def cache_parts(topic: str, ctx, checks: list[dict] | None = None) -> dict:
+    if checks:
+        return {"model": ctx.policy, "dtype": ctx.dtype, "sampling": verified_sampling(ctx).key(), "checks": checks}
     return {"model": ctx.policy, "dtype": ctx.dtype, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT"),
             "prefix": ctx.prompt("DEMONSTRATION_REPLY_PREFIX")}
 
@@ -78,7 +80,9 @@ def generate(llm, prompt: str, params: llms.SamplingParams, prefix: str, batch_s
     return llm.generate([prompt], params, batch_size=batch_size)[0]
 
 
-def run(topic: str, ctx) -> ToolOutput:
+def run(topic: str, ctx, checks: list[dict] | None = None) -> ToolOutput:
+    if checks:
+        return run_verified(topic, ctx, checks)
     llm = load_model(ctx, ctx.policy)
     prefix = ctx.prompt("DEMONSTRATION_REPLY_PREFIX")
     samples = generate(llm, ctx.prompt("DEMONSTRATION_PROMPT").format(topic=topic), sampling(ctx), prefix, ctx.batch_size)
@@ -102,4 +106,43 @@ def run(topic: str, ctx) -> ToolOutput:
         raise ToolError(f"the policy wrote no parsable Instruction/Response pair in {len(samples)} sample(s); "
                         f"first output: {samples[0].text[:300]!r}" if samples else "the policy returned no sample",
                         provenance=provenance, tokens=tokens)
+    return ToolOutput(rows=rows, provenance=provenance, tokens=tokens)
+
+
+TAKES_CHECKS = True  # call_tool hands it the task's checks: then it samples and keeps what verifies
+
+
+def verified_sampling(ctx) -> llms.SamplingParams:
+    return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+                               n=ctx.verify_samples, seed=ctx.seed)
+
+
+def run_verified(instruction: str, ctx, checks: list[dict]) -> ToolOutput:
+    """Rejection sampling on a task that says what a good answer is (ReST-EM, STaR): the policy
+    answers ``instruction`` ``ctx.verify_samples`` times and the responses that pass every one of
+    the task's ``checks`` (lm-eval's IFEval checkers) are kept; the pass rate and the failing
+    checks are in the provenance. A program decides, not a judge of the policy's size."""
+    from scoring.verify import failed_checks
+
+    llm = load_model(ctx, ctx.policy)
+    samples = llm.generate([instruction], verified_sampling(ctx), batch_size=ctx.batch_size)[0]
+    rows, seen, failing, passed = [], set(), {}, 0
+    for i, g in enumerate(samples):
+        failed = failed_checks(checks, g.text, prompt=instruction) if g.text.strip() else ["empty response"]
+        for cid in failed:
+            failing[cid] = failing.get(cid, 0) + 1
+        passed += not failed
+        key = " ".join(g.text.split())
+        if failed or key in seen:
+            continue
+        seen.add(key)
+        rows.append({"type": "demonstration", "instruction": instruction, "response": g.text, "checks": checks,
+                     "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i}})
+    provenance = {"generated_by": ctx.policy, "instruction": instruction, "checks": [c["id"] for c in checks],
+                  "samples": len(samples), "passed": passed, "pass_rate": round(passed / max(1, len(samples)), 4),
+                  "kept": len(rows), "failing": failing}
+    tokens = sum(g.prompt_tokens + g.completion_tokens for g in samples)
+    if not rows:
+        raise ToolError(f"no sample of {len(samples)} passed the task's checks (failing: "
+                        f"{', '.join(f'{k} x{v}' for k, v in failing.items())})", provenance=provenance, tokens=tokens)
     return ToolOutput(rows=rows, provenance=provenance, tokens=tokens)

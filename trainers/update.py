@@ -29,11 +29,11 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
                   icl_token_budget: int = 1024, document_template: str | None = None,
                   example_template: str | None = None, out_dir: str | Path | None = None,
                   recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
-                  min_similarity: float = 0.5) -> dict:
+                  min_similarity: float = 0.5, max_rows: int | None = None) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
     if kind == "icl-knn":
         return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
-                "token_budget": icl_token_budget, "min_similarity": min_similarity}
+                "token_budget": icl_token_budget, "min_similarity": min_similarity, "max_rows": max_rows}
     if kind == "icl":
         from .icl import pack
 
@@ -77,7 +77,8 @@ def prompts_for(updated: dict, instructions: Sequence[str], icl_template: str, *
 
 def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
                      example_template: str) -> list[str]:
-    """Per instruction: the rows at least ``min_similarity`` alike, most similar first, packed in the budget."""
+    """Per instruction: the rows at least ``min_similarity`` alike, most similar first, at most
+    ``max_rows`` of them (None: as many as fit), packed in the budget."""
     import numpy as np
 
     from .icl import pack
@@ -90,8 +91,8 @@ def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, coun
     sims = np.asarray(encode(list(instructions)), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
     out = []
     for row_sims in sims:
-        near = [(float(s), r) for s, r in zip(row_sims, rows) if s >= updated["min_similarity"]]
-        ranked = [{**r, "knn_similarity": s} for s, r in near]
+        near = sorted(((float(s), i) for i, s in enumerate(row_sims) if s >= updated["min_similarity"]), reverse=True)
+        ranked = [{**rows[i], "knn_similarity": s} for s, i in near[:updated.get("max_rows") or None]]
         packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
                       score=lambda r: r["knn_similarity"])
         out.append(packed.text)

@@ -178,7 +178,8 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     run_dir = Path(ctx.run_dir) / "cells" / _slug(c["task"]) / _slug(c["label"]) / f"seed{c['seed']}"
     cell_ctx = ctx.variant(**changes, update=c["update"], curation=c["curation"], seed=c["seed"], run_dir=str(run_dir),
                            step=False)
-    inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category") if k in task}
+    inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category", "checks", "observed_checks")
+              if k in task}
     inputs["original_answers"] = original
     if fixed is not None:
         inputs["plan"] = fixed

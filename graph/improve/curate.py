@@ -9,6 +9,10 @@ up to three examples, and goes into report.json and report.md.
 | step        | keeps a row when                                              | setting(s)                |
 |-------------|---------------------------------------------------------------|---------------------------|
 | dedupe      | its text (case and spacing aside) was not kept before         |                           |
+| verify      | a pair's response passes every check it must (IFEval checks   |                           |
+|             | of the task; rows of a task without checks pass)              |                           |
+| grounded    | a pair's response states no fact (name, number) that no       | grounding                 |
+|             | passage the run bought holds (where items carry answers)      |                           |
 | judge       | judge score (0..1) >= min_judge_score, or it is unrated       | min_judge_score           |
 | isheep      | quality and following ratings both >= threshold (I-SHEEP)     | assess_threshold          |
 | perplexity  | response perplexity given the instruction <= max (I-SHEEP)    | max_perplexity            |
@@ -79,6 +83,67 @@ def dedupe(rows, ctx):
             return "duplicate"
         seen.add(key)
         return None
+
+    return _filter(rows, reason)
+
+
+# Facts a response states: names (capitalised words; one that opens a sentence counts unless it is
+# a common opening word) and numbers.
+_WORD = re.compile(r"[A-Za-z][\w'’-]*|\d[\d,.]*\d|\d")
+_SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
+_NOT_FACTS = frozenset("""a about above after again all also although an and another any are as at be because been
+before being both but by can could did do does each either even every few first for from further had has have he her
+here hers him his how however i i'd i'll i'm i've if in instead into is it it's its just let many may more most much
+must my neither no nor not note now of ok okay on once one only or other our out over perhaps please question
+response instruction answer finally second step sure than that the their them then there these they third this those
+though through thus to too under unlike until up upon we well were what when where whether which while who whom whose
+why will with within without would yes yet you your""".split())
+
+
+def fact_terms(text: str) -> list[str]:
+    """The names and numbers ``text`` states."""
+    terms = []
+    for m in _WORD.finditer(text or ""):
+        word = re.sub(r"['’]s$", "", m.group(0)).strip("'’-.,")
+        if word and (word[0].isdigit() or word[0].isupper()) and word.lower() not in _NOT_FACTS:
+            terms.append(word)
+    return list(dict.fromkeys(terms))
+
+
+def _grounded_by_source(row: dict) -> bool:
+    """A teacher's answer, or an answer the policy wrote from retrieved passages (question answering
+    without a teacher), is grounded where it was made."""
+    prov = row.get("provenance") or {}
+    return row.get("type") == "qa" and bool(prov.get("teacher") or prov.get("grounded_in"))
+
+
+def grounded(rows, ctx):
+    if ctx.grounding != "on":  # auto is resolved by the curate node: on where held-out items carry answers
+        return list(rows), []
+    bought = " ".join(" ".join(str(r.get(k) or "") for k in ("title", "text")) for r in rows
+                      if r.get("type") == "document").lower()
+
+    def reason(row):
+        if not is_pair(row) or _grounded_by_source(row):
+            return None
+        missing = [t for t in fact_terms(str(row.get("response") or "")) if t.lower() not in bought]
+        if not missing:
+            return None
+        return f"states facts found in no passage the run bought{'' if bought else ' (it bought none)'}: {', '.join(missing[:5])}"
+
+    return _filter(rows, reason)
+
+
+def verify(rows, ctx):
+    """Drop pairs whose response fails a check they carry (``row["checks"]``: the verified tool's
+    own, or the task's, attached by the curate node on a task with checks), naming the check."""
+    def reason(row):
+        if not is_pair(row) or not row.get("checks"):
+            return None
+        from scoring.verify import failed_checks
+
+        failed = failed_checks(row["checks"], str(row.get("response") or ""), prompt=str(row.get("instruction") or ""))
+        return f"fails the check(s) {', '.join(failed)}" if failed else None
 
     return _filter(rows, reason)
 
@@ -201,7 +266,7 @@ def format_check(rows, ctx):
     return _filter(rows, format_problem)
 
 
-STEPS: dict[str, StepFn] = {"dedupe": dedupe, "judge": judge_threshold, "isheep": isheep_threshold,
+STEPS: dict[str, StepFn] = {"dedupe": dedupe, "verify": verify, "grounded": grounded, "judge": judge_threshold, "isheep": isheep_threshold,
                             "perplexity": perplexity, "ifd": ifd_band, "star": star, "relevance": relevance,
                             "format": format_check}
 

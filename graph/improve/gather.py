@@ -46,6 +46,94 @@ def scored_rows(state: State) -> list[dict]:
     return rows
 
 
+def items_carry_answers(held_out: list) -> bool:
+    """Whether the task's held-out items are facts with answers (a knowledge task). What the graph
+    reads of them is only that they carry answers, never their questions."""
+    from scoring.verify import verifier_of
+
+    items = [h for h in held_out if isinstance(h, dict)]
+    return bool(items) and all(verifier_of(h) in ("qa", "math") for h in items)
+
+
+def items_carry_checks(held_out: list) -> bool:
+    """Whether the task says what a good answer is: every held-out item carries IFEval checks."""
+    items = [h for h in held_out if isinstance(h, dict)]
+    return bool(items) and all(h.get("checks") for h in items)
+
+
+def task_checks(state: State) -> list[dict]:
+    """Every check the task's answers must pass (its own, and those of its observed instructions)."""
+    out = list(state.get("checks") or [])
+    for checks in (state.get("observed_checks") or {}).values():
+        out += [c for c in checks if c not in out]
+    return out
+
+
+def checks_for(state: State, instruction: str) -> list[dict]:
+    """The checks an answer to ``instruction`` must pass: an observed instruction's own, else the task's."""
+    return (state.get("observed_checks") or {}).get(instruction) or list(state.get("checks") or [])
+
+
+def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE") -> dict:
+    """Questions the task is likely to ask besides the observed ones, written by the optimizer in
+    their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
+    so a re-run reads them from the generation cache). It never sees a held-out item."""
+    from tools.self_instruct import generate_instructions, rouge_filter
+
+    if ctx.anticipate <= 0 or not observed:
+        return {"questions": [], "generated": 0, "dropped": []}
+    pool = [{"instruction": o} for o in observed]
+    cands = generate_instructions(load_model(ctx, ctx.optimizer), pool, n=3 * ctx.anticipate,
+                                  prompt=ctx.prompt(prompt), examples_per_prompt=len(pool),
+                                  temperature=0.8, seed=ctx.seed, batch_size=ctx.batch_size, max_new_tokens=48)
+    texts, dropped = [], []
+    for c in cands:
+        text = " ".join(c["instruction"].split())
+        words = len(text.split())
+        if not 3 <= words <= 30 or len(text) > ctx.max_arg_chars:
+            dropped.append((text, f"{words} words: not one short question"))
+        else:
+            texts.append(text)
+    kept, near = rouge_filter(list(dict.fromkeys(texts)), observed)
+    kept, more = kept[:ctx.anticipate], [(t, "more than Context.anticipate") for t in kept[ctx.anticipate:]]
+    return {"questions": kept, "generated": len(cands),
+            "dropped": [{"question": t, "reason": why} for t, why in dropped + near + more]}
+
+
+def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: list[tuple[str, str]],
+               kind: str | None) -> list[tuple[str, str]]:
+    """The optimizer's plan. On a knowledge task (``kind`` "knowledge": items carry answers) the
+    retrieval rule's calls (each observed instruction), then its anticipated questions; on a task
+    with checks ("checks") verified demonstrations of each observed instruction, then of its
+    anticipated ones; then the calls of its own reply. Elsewhere its own calls only. Repeats are
+    dropped; the budget is applied after."""
+    api = {"knowledge": "information_retrieval", "checks": "demonstration_generation"}.get(kind or "")
+    plan: list[tuple[str, str]] = []
+    if api and api in ctx.apis:
+        if ctx.plan_observed:
+            plan += [(api, o) for o in observed]
+        plan += [(api, q) for q in anticipated]
+    seen, out = set(), []
+    for name, arg in plan + list(own):
+        key = (name, " ".join(arg.split()).casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append((name, arg))
+    return out
+
+
+def task_kind(state: State) -> str | None:
+    """"knowledge" (held-out items carry answers), "checks" (they carry IFEval checks) or None."""
+    held = state.get("held_out") or []
+    return "knowledge" if items_carry_answers(held) else "checks" if items_carry_checks(held) else None
+
+
+def describe(checks: list[dict]) -> list[str]:
+    from scoring.verify import describe_checks
+
+    return describe_checks(checks)
+
+
 def as_pair(row: dict) -> dict:
     """A row as an instruction-response pair for the judge: a document answers "tell me about <title>"."""
     if row.get("type") == "document" or "instruction" not in row:
@@ -75,9 +163,19 @@ def analyse(state: State, ctx: Context) -> dict:
     t0 = time.perf_counter()
     r = state.get("round", 0)
     attempt = len(this_round(state.get("optimizer_replies"), state))
-    last_error = this_round(state.get("parse_log"), state)[-1].get("errors") if attempt else None
+    out: dict = {}
+    kind = task_kind(state)
+    if r == 0 and attempt == 0 and state.get("anticipated") is None:
+        # anticipated instructions of a task with checks carry the task's own checks: only with those
+        wanted = kind == "knowledge" or (kind == "checks" and bool(state.get("checks")))
+        out["anticipated"] = anticipate(ctx, state["observed"], "OPTIMIZER_ANTICIPATE" if kind == "knowledge"
+                                        else "TASK_AUGMENT_PROMPT") if wanted else {"questions": [], "generated": 0,
+                                                                                     "dropped": []}
+    last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
     messages = optimizer_messages(ctx, state.get("description"), state["observed"],
-                                  retry_error="; ".join(last_error or []) or None,
+                                  retry_error="; ".join(last.get("errors") or []) or None,
+                                  copied=[f"{n}({a!r})" for n, a in last.get("copied") or []] or None,
+                                  checks=describe(task_checks(state)) if kind == "checks" else None,
                                   competence=state.get("competence") if ctx.rounds > 1 else None,
                                   history=state.get("rounds") or [])
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
@@ -86,37 +184,46 @@ def analyse(state: State, ctx: Context) -> dict:
     gen = load_model(ctx, ctx.optimizer).generate(
         [messages], llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=temperature,
                                         seed=ctx.seed + attempt + 1000 * r))[0][0]
-    return {"optimizer_replies": [{"round": r, "attempt": attempt, "text": gen.text, "finish_reason": gen.finish_reason,
-                                   "seconds": round(time.perf_counter() - t0, 3),
-                                   "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
+    return {**out, "optimizer_replies": [{"round": r, "attempt": attempt, "text": gen.text, "finish_reason": gen.finish_reason,
+                                          "seconds": round(time.perf_counter() - t0, 3),
+                                          "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens}]}
 
 
 @node("parse")
 def parse(state: State, ctx: Context) -> dict:
     """Tool calls from the last reply; retried while unparsable, then recorded; budget applied."""
+    from graph.optimizer import copied_calls
     from tools.parse import parse_api_calls, within_budget
 
     reply = state["optimizer_replies"][-1]
     parsed = parse_api_calls(reply["text"], names=ctx.apis, cut_off=reply.get("finish_reason") == "length")
     attempt, r = reply["attempt"], reply.get("round", 0)
-    retry = not parsed.ok and attempt < ctx.parse_retries
+    copied = [] if reply.get("fixed_plan") else copied_calls(ctx, parsed.calls, state["observed"], state.get("description"))
+    retry = (not parsed.ok or bool(copied)) and attempt < ctx.parse_retries
     log = {"round": r, "attempt": attempt, "ok": parsed.ok, "none": parsed.none, "errors": parsed.errors,
-           "calls": [list(c) for c in parsed.calls], "retry": retry}
+           "calls": [list(c) for c in parsed.calls], "retry": retry, "copied": [list(c) for c in copied]}
     out: dict = {"parse_log": [log]}
     if not retry:
         from graph.optimizer import suspicious_calls
 
+        own = [c for c in parsed.calls if c not in copied]  # copied calls are never bought
+        if not reply.get("fixed_plan"):
+            anticipated = (state.get("anticipated") or {}).get("questions") or [] if r == 0 else []
+            own = plan_calls(ctx, state["observed"] if r == 0 else [], anticipated, own, task_kind(state))
         before = state.get("calls") or []
         spent = cost_of(state.get("results"))
         # each round has the per-round budget; all rounds together stay within max_total_cost
         room = ctx.max_cost if ctx.max_total_cost is None else min(ctx.max_cost, max(ctx.max_total_cost - spent, 0.0))
         repeated = {(c["name"], c["arg"]) for c in before}
-        fresh = [c for c in parsed.calls if c not in repeated]
+        fresh = [c for c in own if c not in repeated]
         calls, dropped = within_budget(fresh, ctx.costs, ctx.max_calls, room)
         tag = {"round": r} if ctx.rounds > 1 else {}
         calls = [{**c, "index": c["index"] + len(before), **tag} for c in calls]
         dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)), "reason": "bought in an earlier round"}
-                    for n, a in parsed.calls if (n, a) in repeated]
+                    for n, a in own if (n, a) in repeated]
+        dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)),
+                     "reason": "copied from an example in the optimizer's prompt, not from this task (not bought)"}
+                    for n, a in copied]
         out["calls"] = before + calls
         if not reply.get("fixed_plan"):
             log["flags"] = suspicious_calls(ctx, calls, state.get("task"))
@@ -168,7 +275,8 @@ def run_tools(state: State, ctx: Context) -> dict:
     if action == "skip":
         return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
     try:
-        result = tools.call_tool(call["name"], arg, ctx).to_dict()
+        checks = checks_for(state, arg) if call["name"] == "demonstration_generation" else []
+        result = (tools.call_tool(call["name"], arg, ctx, checks=checks) if checks else tools.call_tool(call["name"], arg, ctx)).to_dict()
     except Exception as e:  # a broken tool must not end the run: it becomes an error in the state
         result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
                   "error": f"{type(e).__name__}: {e}"}

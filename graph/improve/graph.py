@@ -20,7 +20,7 @@ from pathlib import Path
 from langgraph.graph import END, START, StateGraph
 
 from graph.context import Context
-from graph.improve.gather import analyse, ifd, judge, parse, run_tools, scored_rows
+from graph.improve.gather import analyse, ifd, items_carry_answers, judge, parse, run_tools, scored_rows, task_checks, task_kind
 from graph.improve.state import InputState, OutputState, State, cost_of
 from graph.nodes import context_of, load_model, node
 
@@ -78,7 +78,13 @@ def curate(state: State, ctx: Context) -> dict:
 
         for row, r in zip(rows, relevance_scores(rows, state["observed"], load_embedder(ctx.embedder).encode)):
             row["relevance"] = r
-    dataset, dropped, log = run_pipeline(rows, ctx)
+    if "verify" in ctx.curation and task_kind(state) == "checks":  # every pair must pass the task's checks
+        checks = task_checks(state)
+        rows = [{**r, "checks": r.get("checks") or checks} if r.get("type") != "document" and checks else r for r in rows]
+    cctx = ctx
+    if "grounded" in ctx.curation and ctx.grounding == "auto":  # facts are checked where items carry answers
+        cctx = ctx.variant(grounding="on" if items_carry_answers(state.get("held_out") or []) else "off")
+    dataset, dropped, log = run_pipeline(rows, cctx)
     if ctx.memory_min_score is not None:  # high scorers go into the bank: memory_search returns them to later runs
         from memory import MemoryBank
 
@@ -114,7 +120,8 @@ def update(state: State, ctx: Context) -> dict:
                             count_tokens=policy.count_tokens if policy else None,
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
                             example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
-                            recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity)
+                            recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity,
+                            max_rows=ctx.knn_rows)
     if ctx.update == "sft" and not dataset and r > 0 and state.get("updated"):
         updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}

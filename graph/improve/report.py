@@ -57,6 +57,11 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "optimizer": ctx.optimizer,
         "api_calls": calls,
         "cost_total": round(sum(c["cost"] for c in calls), 4),
+        "cost_rule": "per call: each call costs its API's price (Context.costs), whatever it returns "
+                     f"(information_retrieval returns {ctx.retrieval_k} passage(s) a call)",
+        "anticipated": (state.get("anticipated") or {}).get("questions") or [],
+        "copied_calls_rejected": sum(len(p.get("copied") or []) for p in parse_log),
+        "coverage": {k: v for k, v in (evaluation.get("coverage") or {}).items() if k != "per_item"} or None,
         "budget": {"max_calls": ctx.max_calls, "max_cost": ctx.max_cost},
         "dropped_calls": state.get("dropped") or [],
         "optimizer_attempts": len(parse_log),
@@ -95,6 +100,15 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
+             f"- cost rule: {rep['cost_rule']}",
+             *([f"- anticipated questions (the optimizer's, each an information_retrieval call on a knowledge task): "
+                f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
+             *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
+               if rep.get("copied_calls_rejected") else []),
+             *([f"- coverage: {rep['coverage']['with_context']} of {rep['coverage']['items']} held-out questions had a "
+                f"bought row above the update's floor" + (f"; {rep['coverage']['answer_in_context']} of those contexts "
+                                                           f"hold an accepted answer" if rep['coverage']['with_answers'] else "")]
+               if rep.get("coverage") else []),
              f"- held-out ({rep['judge']}): n={h.get('n')} win={h.get('win')} tie={h.get('tie')} "
              f"lose={h.get('lose')} no_verdict={h.get('no_verdict')} win_rate={h.get('win_rate')} "
              f"adjusted_win_rate={h.get('adjusted_win_rate')}"]

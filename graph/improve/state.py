@@ -29,6 +29,8 @@ class InputState(TypedDict, total=False):
     category: str  # a label of the task (optional; the evaluation harness reports by category)
     observed: list[str]  # instructions the optimizer sees
     held_out: list  # instructions (str) or {"instruction", "answers"?, "checks"?}; never shown to the optimizer
+    checks: list  # optional: IFEval checks every answer of the task must pass ({"id", "kwargs"})
+    observed_checks: dict  # optional: observed instruction -> the checks its answer must pass
     plan: list  # optional fixed calls [{"name", "arg"}]: the optimizer is not asked (baselines, replays)
     original_answers: list[str]  # optional: the original policy's held-out answers, computed once by a caller
 
@@ -43,6 +45,7 @@ class State(InputState, OutputState, total=False):
     # analyse/parse: one optimizer reply per attempt, the parse outcome of each
     optimizer_replies: Annotated[list[dict], operator.add]  # {"attempt", "text", "seconds"}
     parse_log: Annotated[list[dict], operator.add]  # {"attempt", "ok", "errors"}
+    anticipated: dict  # questions the optimizer anticipated: {"questions", "generated", "dropped"}
     calls: list[dict]  # planned calls within budget: {"index", "name", "arg", "cost"}
     dropped: list[dict]  # parsed calls left out: {"name", "arg", "reason"}
     # tools: one entry per planned call, appended as each finishes (so a resume never repeats it)

@@ -9,6 +9,9 @@
   then grouped by topic (k-means over question embeddings) and named after the passages they hit.
 * **Split**: a seeded observed / held-out split within each task (3 observed by default, as the
   ADS paper), and a seeded train / validation / test split of the tasks themselves, disjoint.
+* **Tasks with checks** (IFEval's ``input_data.jsonl``: ``instruction_id_list`` and ``kwargs``):
+  every instruction keeps its checks; ``label="instruction_id"`` groups by a prompt's first
+  instruction id, and the checks every member carries become the task's own ``checks``.
 * **Augmentation** (``augment``): new held-out instructions in the style of a task's own, written
   by a model and dropped when ROUGE-L > 0.7 against the task's pool (Self-Instruct's filter).
 
@@ -51,7 +54,13 @@ def read_instructions(path: str | Path, *, label: str | None = None, limit: int 
         row = {"instruction": " ".join(text.split())}
         if r.get("input"):
             row["instruction"] += "\n\n" + str(r["input"]).strip()
-        if label is not None:
+        if r.get("instruction_id_list"):  # IFEval: the prompt's checks (lm-eval's instruction ids and kwargs)
+            ids, kwargs = r["instruction_id_list"], r.get("kwargs") or [{} for _ in r["instruction_id_list"]]
+            row["checks"] = [{"id": cid, "kwargs": {k: v for k, v in (kw or {}).items() if v is not None}}
+                             for cid, kw in zip(ids, kwargs)]
+        if label == "instruction_id" and row.get("checks"):  # grouped by the prompt's first instruction
+            row["label"] = row["checks"][0]["id"]
+        elif label is not None:
             if r.get(label) in (None, ""):
                 raise BuildError(f"{path}: row {i + 1} has no label field {label!r}; fields: {', '.join(sorted(r))}")
             row["label"] = str(r[label])
@@ -113,10 +122,17 @@ def make_task(name: str, rows: list[dict], *, observed: int, max_held_out: int, 
     held = []
     for i in order[observed:observed + max_held_out]:
         item = {"instruction": rows[i]["instruction"]}
-        if rows[i].get("answers"):
-            item["answers"] = rows[i]["answers"]
+        for key in ("answers", "checks"):
+            if rows[i].get(key):
+                item[key] = rows[i][key]
         held.append(item)
-    task = {"name": name, "observed": [rows[i]["instruction"] for i in order[:observed]], "held_out": held}
+    seen = [rows[i] for i in order[:observed]]
+    task = {"name": name, "observed": [{"instruction": r["instruction"], "checks": r["checks"]} if r.get("checks")
+                                       else r["instruction"] for r in seen], "held_out": held}
+    members = [rows[i] for i in order[:observed + max_held_out]]
+    common = [c for c in members[0].get("checks") or [] if all(c in (m.get("checks") or []) for m in members)]
+    if common:  # the checks every instruction of the task carries are the task's own
+        task["checks"] = common
     if description:
         task["description"] = description
     if category:
@@ -145,7 +161,7 @@ def augment_held_out(task: dict, llm, *, n: int, prompt: str, seed: int, batch_s
     (Self-Instruct: ROUGE-L > 0.7 against the pool drops a candidate). Added items carry no answers."""
     from tools.self_instruct import generate_instructions, rouge_filter
 
-    pool = [{"instruction": t} for t in task["observed"]] + \
+    pool = [{"instruction": t["instruction"] if isinstance(t, dict) else t} for t in task["observed"]] + \
         [{"instruction": h["instruction"] if isinstance(h, dict) else h} for h in task["held_out"]]
     # three candidates for each item wanted: the ROUGE-L filter drops the model's near-copies
     candidates = generate_instructions(llm, pool, n=3 * n, prompt=prompt, seed=seed, batch_size=batch_size)

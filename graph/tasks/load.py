@@ -3,10 +3,14 @@
 A task file is JSON or YAML, either a mapping::
 
     name: planets
-    observed: ["instruction", ...]
+    observed: ["instruction", {"instruction": ..., "checks": [...]}, ...]
     held_out: ["instruction", {"instruction": ..., "answers": [...], "checks": [...]}, ...]
+    checks: [{"id": "change_case:english_lowercase"}]   # optional: applies to every instruction
 
-or a plain list of instructions (or held-out objects), split with ``--observed N`` by a seeded
+``checks`` are IFEval checks (``{"id", "kwargs"}``, lm-eval's instruction ids), each validated
+against lm-eval's registry when the file is read; the task's own ``checks`` join every observed and
+held-out instruction's. The task comes back with ``checks`` and ``observed_checks`` (instruction ->
+its checks) where it has any. Or a plain list of instructions (or held-out objects), split with ``--observed N`` by a seeded
 shuffle. A bad file raises TaskError naming the file, the line (or item) and the field.
 """
 
@@ -59,6 +63,30 @@ def _yaml_lines(text: str) -> dict:
     return lines
 
 
+def _checks(value, where: str) -> list[dict]:
+    """IFEval check objects, each id and its kwargs validated against lm-eval's registry."""
+    from scoring.verify import CheckError, validate_checks
+
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise TaskError(f"{where}: field 'checks' must be a non-empty list of {{id, kwargs}} objects")
+    try:
+        return validate_checks(value, where=where)
+    except CheckError as e:
+        raise TaskError(str(e)) from None
+    except ImportError as e:
+        raise TaskError(f"{where}: checks need lm-eval's IFEval checkers ({e}); bash scripts/setup.sh installs them") from None
+
+
+def _with(checks: list[dict], more: list[dict]) -> list[dict]:
+    out = list(checks)
+    for c in more:
+        if c not in out:
+            out.append(c)
+    return out
+
+
 def _item(value, where: str) -> dict:
     if isinstance(value, str):
         if not value.strip():
@@ -77,7 +105,7 @@ def _item(value, where: str) -> dict:
                 v = [v]
             if not isinstance(v, list) or not v:
                 raise TaskError(f"{where}: field '{key}' must be a non-empty list")
-            item[key] = [str(a) for a in v] if key == "answers" else v
+            item[key] = [str(a) for a in v] if key == "answers" else _checks(v, where)
     unknown = set(value) - {"instruction", "answers", "checks", "id", "category"}
     if unknown:
         raise TaskError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: instruction, answers, checks, id, category")
@@ -113,12 +141,18 @@ def load_task(path: str | Path | None = None, *, observed: int | None = None, se
         for key in ("observed", "held_out"):
             if not isinstance(data.get(key), list) or not data[key]:
                 raise TaskError(f"{path}: field '{key}' must be a non-empty list")
-        unknown = set(data) - {"name", "description", "category", "observed", "held_out"}
+        unknown = set(data) - {"name", "description", "category", "observed", "held_out", "checks"}
         if unknown:
             raise TaskError(f"{path}: unknown top-level field(s) {sorted(unknown)}; "
-                            "allowed: name, description, category, observed, held_out")
-        obs = [_item(v, where("observed", i))["instruction"] for i, v in enumerate(data["observed"])]
+                            "allowed: name, description, category, observed, held_out, checks")
+        task_checks = _checks(data["checks"], f"{path}: checks") if "checks" in data else []
+        observed_items = [_item(v, where("observed", i)) for i, v in enumerate(data["observed"])]
+        obs = [it["instruction"] for it in observed_items]
+        observed_checks = {it["instruction"]: _with(it.get("checks") or [], task_checks)
+                           for it in observed_items if it.get("checks") or task_checks}
         held = [_item(v, where("held_out", i)) for i, v in enumerate(data["held_out"])]
+        if task_checks:  # the task's checks apply to every one of its instructions
+            held = [{**h, "checks": _with(h.get("checks") or [], task_checks)} for h in held]
         if observed is not None:
             obs = obs[:observed]
         name = str(data.get("name") or path.stem)
@@ -132,6 +166,10 @@ def load_task(path: str | Path | None = None, *, observed: int | None = None, se
         for key in ("description", "category"):
             if data.get(key):
                 task[key] = str(data[key])
+        if task_checks:
+            task["checks"] = task_checks
+        if observed_checks:
+            task["observed_checks"] = {o: c for o, c in observed_checks.items() if o in obs}
     return task
 
 

@@ -1,0 +1,116 @@
+"""Tasks that say what a good answer is: check-carrying task files, the verify curation step,
+verified demonstrations (rejection sampling on the task's checks), IFEval dev-suite tasks.
+lm-eval's real IFEval checkers throughout."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from graph.context import Context
+from graph.improve.curate import verify
+from graph.tasks.load import TaskError, load_task
+
+LOWER = {"id": "change_case:english_lowercase"}
+NO_COMMA = {"id": "punctuation:no_comma"}
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_a_check_carrying_task_file_round_trips(tmp_path):
+    task = load_task(write(tmp_path, {
+        "name": "quiet", "checks": [LOWER],
+        "observed": ["Describe a cat.", {"instruction": "Describe a dog without commas.", "checks": [NO_COMMA]}],
+        "held_out": ["Describe a bird.", {"instruction": "Describe a fish without commas.", "checks": [NO_COMMA]}]}))
+    lower, no_comma = {**LOWER, "kwargs": {}}, {**NO_COMMA, "kwargs": {}}
+    assert task["checks"] == [lower]
+    assert task["observed_checks"] == {"Describe a cat.": [lower], "Describe a dog without commas.": [no_comma, lower]}
+    assert task["held_out"] == [{"instruction": "Describe a bird.", "checks": [lower]},
+                                {"instruction": "Describe a fish without commas.", "checks": [no_comma, lower]}]
+    assert task["observed"] == ["Describe a cat.", "Describe a dog without commas."]
+
+
+def test_an_unknown_check_id_or_kwarg_is_a_clear_error_naming_the_file_and_item(tmp_path):
+    with pytest.raises(TaskError, match=r"held_out\[1\].*unknown check id 'change_case:lowercase'; did you mean "
+                                        r"change_case:english_lowercase"):
+        load_task(write(tmp_path, {"observed": ["a"], "held_out": ["b", {"instruction": "c",
+                                                                          "checks": [{"id": "change_case:lowercase"}]}]}))
+    with pytest.raises(TaskError, match=r"task.yaml: checks: check 1: punctuation:no_comma takes no kwarg\(s\) commas"):
+        load_task(write(tmp_path, {"observed": ["a"], "held_out": ["b"], "checks": [{**NO_COMMA, "kwargs": {"commas": 0}}]}))
+
+
+def test_verify_keeps_a_compliant_and_drops_a_non_compliant_response_naming_the_check():
+    rows = [{"type": "demonstration", "instruction": "Describe the sea.", "checks": [LOWER, NO_COMMA],
+             "response": "the sea is wide and deep and blue and it moves all day long under the sky."},
+            {"type": "demonstration", "instruction": "Describe the sea.", "checks": [LOWER, NO_COMMA],
+             "response": "The sea is wide, deep and blue, and it moves all day long under the sky."},
+            {"type": "document", "title": "Sea", "text": "The sea, Earth's ocean."}]
+    kept, dropped = verify(rows, Context())
+    assert [r.get("response") or r.get("text") for r in kept] == [rows[0]["response"], rows[2]["text"]]
+    [(row, why)] = dropped
+    assert row["response"].startswith("The sea is wide,")
+    assert why == "fails the check(s) change_case:english_lowercase, punctuation:no_comma"
+
+
+def test_verified_demonstrations_keep_only_samples_that_pass_and_report_the_pass_rate(tmp_path, fake_llm):
+    from tools import call_tool
+
+    fake_llm("policy").script("the town is quiet tonight, and the people are sleeping.", "the town is quiet tonight and the people are sleeping in their houses.",
+                                       "The Town Is Quiet Tonight And The People Are Sleeping In Their Houses.", "the town is quiet tonight and the people are sleeping in their houses.")
+    ctx = Context(policy="fake:policy", cache_path=str(tmp_path / "c.sqlite"), verify_samples=4)
+    res = call_tool("demonstration_generation", "Say that it is quiet.", ctx, checks=[LOWER, NO_COMMA])
+    assert res.ok and [r["response"] for r in res.rows] == ["the town is quiet tonight and the people are sleeping in their houses."]
+    assert res.rows[0]["instruction"] == "Say that it is quiet." and res.rows[0]["provenance"]["verified"]
+    assert res.provenance["samples"] == 4 and res.provenance["passed"] == 2 and res.provenance["pass_rate"] == 0.5
+    assert res.provenance["failing"] == {"punctuation:no_comma": 1, "change_case:english_lowercase": 1}
+    none = fake_llm("policy").script(*["LOUD."] * 4)
+    bad = call_tool("demonstration_generation", "Shout.", Context(policy="fake:policy", cache_path=str(tmp_path / "d.sqlite"),
+                                                                    verify_samples=4), checks=[LOWER])
+    assert not bad.ok and "no sample of 4 passed the task's checks" in bad.error and none.calls == 2  # one call each
+
+
+def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instructions_only(tmp_path, fake_llm):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.improve.graph import builder
+
+    observed = ["Describe a cat in a short lowercase sentence.", "Describe a dog in a short lowercase sentence."]
+    held = [{"instruction": "Describe a cow in a short lowercase sentence.", "checks": [LOWER]},
+            {"instruction": "Describe a hen in a short lowercase sentence.", "checks": [LOWER]}]
+    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
+    optimizer.respond = lambda m: "<api_calls>none</api_calls>"
+    policy.respond = lambda m: "the animal sleeps in the warm sun all day long."
+    judge.respond = lambda m: "Quality: 8\nFollowing: 8"
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
+                        cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
+                        judge_reading="text")
+    out = builder.compile(checkpointer=InMemorySaver()).invoke(
+        {"task": "animals", "observed": observed, "held_out": held, "checks": [LOWER]},
+        {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
+    rep = out["report"]
+    assert [(c["name"], c["argument"]) for c in rep["api_calls"]][:2] == [("demonstration_generation", o) for o in observed]
+    assert "Your entire response should be in English, and in all lowercase letters" in optimizer.history[-1][-1]["content"]
+    data = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
+    assert data and all(r["instruction"] in observed or r["instruction"] not in {h["instruction"] for h in held} for r in data)
+    assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}  # held-out never enter the data
+    assert all(r["provenance"].get("verified") for r in data if r["instruction"] in observed)
+
+
+def test_ifeval_tasks_are_grouped_by_instruction_id_with_their_checks(tmp_path, shared_data):
+    from graph.tasks.build import build
+
+    manifest = build(shared_data / "ifeval" / "input_data.jsonl", tmp_path / "ifeval", name="ifeval",
+                     label="instruction_id", seed=0, max_held_out=12, log=lambda m: None)
+    files = sorted((tmp_path / "ifeval").glob("*/*.yaml"))
+    assert len(files) == len(manifest["tasks"]) >= 10
+    task = load_task(files[0])
+    assert task["held_out"] and all(h.get("checks") for h in task["held_out"])
+    first = yaml.safe_load(files[0].read_text())
+    group = first["checks"][0]["id"] if first.get("checks") else None
+    assert group is None or all(group in [c["id"] for c in h["checks"]] for h in task["held_out"])

@@ -1,0 +1,170 @@
+"""The optimizer plans for the held-out questions without seeing them, copied calls are not bought,
+the policy's own facts never reach the update, and the report shows coverage (issue: make the
+update help). Scripted models, the counting fake of the tool layer."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+import tools
+from graph.context import Context
+from graph.improve.curate import fact_terms, grounded
+from graph.improve.graph import builder
+from tests.fakes import FACTS, TASK, FakeTools, answer
+
+ANTICIPATED = "1. Instruction: Which river flows through the city of Velmar?\n1. Input:\n<noinput>\n###"
+
+
+@pytest.fixture
+def models(fake_llm):
+    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
+    policy.respond = answer
+    judge.respond = lambda messages: "Accurate and useful. Quality: 8\nFollowing: 7"
+    return optimizer, policy, judge
+
+
+@pytest.fixture
+def fake_tools(monkeypatch):
+    fake = FakeTools()
+    monkeypatch.setattr(tools, "call_tool", fake)
+    return fake
+
+
+def run(tmp_path, task=TASK, **kw) -> dict:
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
+                        cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"),
+                        judge_reading="text", **kw)
+    app = builder.compile(checkpointer=InMemorySaver())
+    return app.invoke(task, {"configurable": {"thread_id": "t"}, "recursion_limit": 200}, context=ctx)
+
+
+def routed(optimizer, plan: str):
+    """The optimizer answers the anticipation prompt with one question, the planning prompt with ``plan``."""
+    def respond(messages):
+        text = messages[-1]["content"]
+        return ANTICIPATED if "Write one more question" in text else plan
+
+    optimizer.respond = respond
+
+
+def test_knowledge_task_plan_is_observed_then_anticipated_then_own_and_never_a_held_out_question(tmp_path, models,
+                                                                                                 fake_tools):
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    out = run(tmp_path, anticipate=1, max_calls=6)
+    assert fake_tools.calls == [("information_retrieval", TASK["observed"][0]),
+                                ("information_retrieval", TASK["observed"][1]),
+                                ("information_retrieval", "Which river flows through the city of Velmar?"),
+                                ("information_retrieval", "Zorbia")]
+    held = {h["instruction"] for h in TASK["held_out"]}
+    assert not held & {arg for _, arg in fake_tools.calls}  # no held-out question is ever sent to an API
+    asked = " ".join(m["content"] for msgs in optimizer.history for m in msgs)
+    assert not any(h in asked for h in held)  # ... nor shown to the optimizer
+    rep = out["report"]
+    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"] and rep["cost_total"] == 4.0
+    assert rep["cost_rule"].startswith("per call")
+
+
+def test_a_task_without_answers_gets_only_the_optimizers_own_calls(tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    task = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
+    run(tmp_path, task=task, anticipate=1, judge_mode="pairwise")
+    assert fake_tools.calls == [("information_retrieval", "Zorbia")]
+
+
+def test_a_copied_example_call_is_rejected_and_the_optimizer_asked_again(tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    optimizer.script('Cricket facts.\n<api_calls><api>information_retrieval("Leg before wicket")</api></api_calls>',
+                     'Zorbia facts.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    out = run(tmp_path, anticipate=0, plan_observed=False)
+    assert fake_tools.calls == [("information_retrieval", "Zorbia")]
+    second = optimizer.history[1][-1]["content"]
+    assert "copied the example's calls" in second and "Leg before wicket" in second
+    assert out["report"]["copied_calls_rejected"] == 1
+
+
+def test_a_copied_call_left_after_the_retries_is_not_bought(tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    copied = 'Sport.\n<api_calls><api>demonstration_generation("explaining the rules of a sport")</api></api_calls>'
+    optimizer.respond = lambda messages: copied
+    out = run(tmp_path, anticipate=0, plan_observed=False, parse_retries=1)
+    assert fake_tools.calls == []
+    reasons = [d["reason"] for d in out["report"]["dropped_calls"] if d.get("arg")]
+    assert reasons == ["copied from an example in the optimizer's prompt, not from this task (not bought)"]
+    assert out["report"]["copied_calls_rejected"] == 2
+
+
+def rows():
+    doc = {"type": "document", "title": "Zorbia", "text": FACTS["Zorbia"]}
+    right = {"type": "demonstration", "instruction": "What is the capital of Zorbia?", "response": "The capital is Quxton."}
+    wrong = {"type": "demonstration", "instruction": "What is the capital of Zorbia?",
+             "response": "The capital of Zorbia is Malgrad, founded in 1204."}
+    fmt = {"type": "demonstration", "instruction": "Answer in one sentence.", "response": "Sure, here is one short sentence."}
+    qa = {"type": "qa", "instruction": "Who rules Zorbia?", "response": "King Omar rules it.",
+          "provenance": {"grounded_in": ["Zorbia"], "teacher": None}}
+    return [doc, right, wrong, fmt, qa]
+
+
+def test_grounding_drops_a_row_stating_facts_no_bought_passage_holds():
+    ctx = Context(grounding="on")
+    kept, dropped = grounded(rows(), ctx)
+    assert [r.get("response") or r.get("text") for r in kept] == [
+        FACTS["Zorbia"], "The capital is Quxton.", "Sure, here is one short sentence.", "King Omar rules it."]
+    [(row, why)] = dropped
+    assert row["response"].startswith("The capital of Zorbia is Malgrad")
+    assert why == "states facts found in no passage the run bought: Malgrad, 1204"
+    assert grounded(rows(), Context(grounding="off")) == (rows(), [])
+
+
+def test_fact_terms_are_names_and_numbers_not_sentence_openers():
+    assert fact_terms("The war ended in 1945. Paris was freed by Allied troops; It was over.") == ["1945", "Paris", "Allied"]
+    assert fact_terms("Malgrad is the capital.") == ["Malgrad"]
+
+
+def test_grounding_is_on_where_items_carry_answers_and_its_drops_are_reported(tmp_path, models, fake_tools):
+    optimizer, policy, _ = models
+    routed(optimizer, 'Facts.\n<api_calls><api>information_retrieval("Zorbia")</api>'
+                      '<api>demonstration_generation("Zorbia")</api></api_calls>')
+    fake_tools_demo = FakeTools.__call__
+
+    def tool(self, name, arg, ctx):
+        res = fake_tools_demo(self, name, arg, ctx)
+        if name == "demonstration_generation":
+            res.rows = [{"type": "demonstration", "instruction": "What is Zorbia's capital?",
+                         "response": "Zorbia's capital is Malgrad.", "source": name, "provenance": res.provenance}]
+        return res
+
+    FakeTools.__call__, saved = tool, FakeTools.__call__
+    try:
+        out = run(tmp_path, anticipate=0, plan_observed=False)
+        pairwise = run(tmp_path / "judge", task={**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]},
+                       anticipate=0, plan_observed=False, judge_mode="pairwise")
+    finally:
+        FakeTools.__call__ = saved
+    steps = {s["step"]: s for s in out["report"]["curation"]}
+    assert steps["grounded"]["dropped"] == 1
+    assert steps["grounded"]["examples"][0]["reason"] == "states facts found in no passage the run bought: Malgrad"
+    assert {s["step"]: s for s in pairwise["report"]["curation"]}["grounded"]["dropped"] == 0  # no answers: not checked
+
+
+def test_coverage_counts_questions_with_a_bought_row_and_an_answer_in_it(tmp_path, models, fake_tools, monkeypatch):
+    """icl-knn with a word-overlap encoder: both Zorbia and Quxland questions find their passage,
+    the Narnia question finds none; the two contexts hold the accepted answers."""
+    import numpy as np
+
+    import llms.embeddings as emb
+
+    vocab = ["zorbia", "quxland", "narnia", "capital"]
+
+    class Words:
+        def encode(self, texts):
+            v = np.array([[float(w in t.lower()) for w in vocab[:3]] + [0.1] for t in texts], dtype=np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    monkeypatch.setattr(emb, "load_embedder", lambda spec=None: Words())
+    optimizer, _, _ = models
+    routed(optimizer, '<api_calls><api>information_retrieval("Zorbia")</api><api>information_retrieval("Quxland")</api></api_calls>')
+    out = run(tmp_path, anticipate=0, plan_observed=False, update="icl-knn")
+    assert out["report"]["coverage"] == {"items": 3, "with_context": 2, "with_answers": 3, "answer_in_context": 2}
