@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from records.errors import AdsError
+
 P_FLOOR = 1e-3  # no pair's probability falls below this (before renormalising)
 ROLES = ("instruction", "response")
 KINDS = ("model", "seed")
@@ -35,7 +37,7 @@ DEFAULT_AGENTS = {
 DEFAULT_BASE_PAIRS = ["keep+seed"]
 
 
-class AgentError(ValueError):
+class AgentError(AdsError, ValueError):
     """Agents or pairs that cannot be used; the message says what to fix."""
 
 

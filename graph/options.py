@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from records.errors import AdsError
+
 CURATION_STEPS = ("dedupe", "verify", "grounded", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
 GROUNDING = ("auto", "on", "off")
 UPDATES = ("icl", "icl-knn", "sft")
@@ -11,7 +13,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 READINGS = ("auto", "logprobs", "tokens", "text")
 
 
-class ConfigError(ValueError):
+class ConfigError(AdsError, ValueError):
     """A setting cannot be used; the message names it and says what to do."""
 
 

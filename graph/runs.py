@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from graph.context import Context
+from records.errors import AdsError
 
 # graph name -> module exporting ``builder`` and ``recursion_limit(ctx, inputs)``
 GRAPHS = {"improve": "graph.improve.graph", "evaluate": "graph.evaluate.graph", "star-agents": "graph.star_agents.graph",
@@ -43,7 +44,7 @@ def saved_context(values: dict) -> Context:
     return Context(**{k: v for k, v in values.items() if k in known})
 
 
-class RunError(ValueError):
+class RunError(AdsError, ValueError):
     """A run cannot be started or found; the message says what to do."""
 
 

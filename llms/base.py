@@ -11,11 +11,13 @@ import abc
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
+from records.errors import AdsError
+
 Message = dict
 Prompt = Union[str, Sequence[Message]]
 
 
-class ModelError(RuntimeError):
+class ModelError(AdsError, RuntimeError):
     """A model could not be built or used; the message says what to do about it."""
 
 

@@ -16,8 +16,10 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+from .errors import AdsError
 
-class RecordError(ValueError):
+
+class RecordError(AdsError, ValueError):
     """A data file cannot be read; the message names the file, the line and the fix."""
 
 
@@ -140,3 +142,51 @@ def has_pair(row: dict) -> bool:
 
 __all__ = ["RecordError", "read_jsonl", "numbered_jsonl", "read_document", "read_records", "write_jsonl",
            "instruction_of", "response_of", "has_pair"]
+
+
+# ---- instructions and held-out items ---------------------------------------------------------
+
+_TEXT_FIELDS = ("instruction", "Instruction", "question", "prompt", "turns")
+
+
+def item_checks(row: dict) -> list[dict]:
+    """A row's IFEval checks: ours (``checks``) or IFEval's own ``instruction_id_list`` + ``kwargs``."""
+    if row.get("checks"):
+        checks = row["checks"]
+        return [checks] if isinstance(checks, dict) else list(checks)
+    ids = row.get("instruction_id_list") or []
+    kwargs = row.get("kwargs") or [{} for _ in ids]
+    return [{"id": i, "kwargs": {k: v for k, v in (kw or {}).items() if v is not None}} for i, kw in zip(ids, kwargs)]
+
+
+def read_items(path: str | Path, n: int | None = None) -> list[dict]:
+    """The instructions of ``path`` as held-out items ``{"instruction", "answers"?, "checks"?}``, the
+    first ``n`` of them: a task file's ``held_out`` (its own ``checks`` joined to each item's), or
+    the rows of an instruction file (instruction / Instruction / question / prompt / Vicuna's
+    turns; Alpaca's input, or a Self-Instruct task's first instance input, appended; answers and
+    IFEval checks kept). The one reader of both; items are numbered from 0 in its errors."""
+    path = Path(path)
+    doc = read_document(path) if path.suffix.lower() in (".yaml", ".yml", ".json") else None
+    if isinstance(doc, dict) and "held_out" in doc:
+        rows, shared = doc["held_out"] or [], item_checks({"checks": doc.get("checks")}) if doc.get("checks") else []
+    else:
+        rows, shared = read_records(path), []
+    items = []
+    for i, row in enumerate(rows):
+        row = {"instruction": row} if isinstance(row, str) else row
+        if not isinstance(row, dict):
+            raise RecordError(f"{path}: item {i}: expected an instruction string or an object")
+        text = next((row[f] for f in _TEXT_FIELDS if row.get(f)), None)
+        text = text[0] if isinstance(text, list) and text else text
+        if not isinstance(text, str) or not text.strip():
+            raise RecordError(f"{path}: item {i}: no instruction (expected a field {', '.join(_TEXT_FIELDS)})")
+        given = row.get("input") or next((x.get("input") for x in row.get("instances") or [] if isinstance(x, dict)), "")
+        item = {"instruction": f"{text.strip()}\n\n{str(given).strip()}" if str(given or "").strip() else text.strip()}
+        answers = row.get("answers") if row.get("answers") is not None else row.get("answer")
+        if answers not in (None, "", []) and "####" not in str(answers):
+            item["answers"] = [str(a) for a in (answers if isinstance(answers, list) else [answers])]
+        checks = item_checks(row) + [c for c in shared if c not in item_checks(row)]
+        if checks:
+            item["checks"] = checks
+        items.append(item)
+    return items[:n] if n is not None else items

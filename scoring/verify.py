@@ -28,6 +28,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Sequence
 
+from records.errors import AdsError
+
 # -- QA ------------------------------------------------------------------------------------------
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
@@ -199,7 +201,7 @@ def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
     return results
 
 
-class CheckError(ValueError):
+class CheckError(AdsError, ValueError):
     """A check object that lm-eval's IFEval registry cannot run; the message names where it is."""
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import tools
-from graph.cli import improve, inspect_run, runs, settings
+from cli import improve, inspect_run, runs, settings
 from tests.fakes import PLAN, SCRIPTED_PLAN_ARGS, TASK, FakeTools, answer
 
 FAKES = ["--policy", "fake:policy", "--optimizer", "fake:optimizer", "--judge", "fake:judge", *SCRIPTED_PLAN_ARGS]

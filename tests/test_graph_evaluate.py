@@ -109,7 +109,7 @@ def test_the_evaluate_command(setup, tmp_path, monkeypatch):
     import yaml
     from click.testing import CliRunner
 
-    from graph.evaluate_cli import evaluate
+    from cli import evaluate
 
     ctx, fake, _ = setup
     monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))

@@ -92,7 +92,7 @@ def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, m
     import yaml
     from click.testing import CliRunner
 
-    from graph.refine_cli import refine
+    from cli import refine
 
     monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))
     for split, tasks in (("train", TRAIN), ("validation", VALIDATION)):
@@ -100,7 +100,7 @@ def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, m
         for t in tasks:
             (tmp_path / "tasks" / split / f"{t['task']}.yaml").write_text(
                 yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
-    result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--samples", "1", "--iterations", "0",
+    result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--samples", "1", "--dpo-iterations", "0",
                                          "--out", str(tmp_path / "r"), "--policy", "fake:policy", "--optimizer",
                                          "fake:optimizer", "--judge", "fake:judge", "--no-cache", *SCRIPTED_PLAN_ARGS,
                                          "--set", f"cache_path={tmp_path / 'c.sqlite'}"])

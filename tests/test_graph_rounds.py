@@ -131,7 +131,7 @@ def test_sft_rounds_continue_the_adapter_on_new_rows_or_retrain_on_all(tmp_path,
 def test_the_cli_takes_rounds(tmp_path, setup, monkeypatch):
     from click.testing import CliRunner
 
-    from graph.cli import improve
+    from cli import improve
 
     monkeypatch.setenv("ADS_CHECKPOINTS", str(tmp_path / "runs.sqlite"))
     path = tmp_path / "task.json"

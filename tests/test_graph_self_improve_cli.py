@@ -8,8 +8,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from graph.cli import inspect_run, runs
-from graph.self_improve_cli import held_out_items, inputs, self_improve
+from cli import inspect_run, runs, self_improve
+from cli import self_improve_inputs as inputs
+from records import read_items as held_out_items
 from tests.test_graph_self_improve import HELD_OUT, SEEDS, models, trainer  # noqa: F401  (fixtures)
 
 FAKES = ["--policy", "fake:policy", "--judge", "fake:judge", "--iterations", "2", "--data-size", "10",
@@ -29,7 +30,7 @@ def files(tmp_path, monkeypatch):
 def test_a_run_killed_in_training_resumes_from_the_command_line(files, models, trainer):
     tmp, seeds, held = files
     trainer.fail_next = 1  # iteration 1's training dies
-    args = ["--seeds", str(seeds), "--held-out", str(held), "--out", str(tmp / "run"), "--thread", "si1", *FAKES]
+    args = ["--seed-data", str(seeds), "--held-out", str(held), "--out", str(tmp / "run"), "--thread", "si1", *FAKES]
     first = CliRunner().invoke(self_improve, args)
     assert first.exit_code != 0 and "killed while training" in str(first.exception)
     listed = CliRunner().invoke(runs, ["list"])
@@ -68,12 +69,12 @@ def test_held_out_items_from_a_task_file_or_an_instruction_file(shared_data):
 def test_bad_input_says_what_to_do(files):
     tmp, seeds, _ = files
     missing = CliRunner().invoke(self_improve, ["--policy", "fake:policy"])
-    assert missing.exit_code != 0 and "give the seed tasks: --seeds FILE" in missing.output
+    assert missing.exit_code != 0 and "give the seed tasks: --seed-data FILE" in missing.output
     bad = tmp / "bad.jsonl"
     bad.write_text('{"instruction": "Say hello."}\n{"instruction": \n')
-    result = CliRunner().invoke(self_improve, ["--seeds", str(bad), *FAKES])
+    result = CliRunner().invoke(self_improve, ["--seed-data", str(bad), *FAKES])
     assert result.exit_code != 0 and "bad.jsonl: line 2: not valid JSON" in result.output
-    result = CliRunner().invoke(self_improve, ["--seeds", str(seeds), "--held-out-n", "5", *FAKES])
+    result = CliRunner().invoke(self_improve, ["--seed-data", str(seeds), "--held-out-n", "5", *FAKES])
     assert result.exit_code != 0 and "5 seed tasks cannot give 5 held-out instructions" in result.output
-    result = CliRunner().invoke(self_improve, ["--seeds", str(seeds), "--set", "density_clusters=3", *FAKES])
+    result = CliRunner().invoke(self_improve, ["--seed-data", str(seeds), "--set", "density_clusters=3", *FAKES])
     assert result.exit_code != 0 and "density_clusters is a setting of isheep_density, which is off" in result.output

@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from graph.self_improve_cli import self_improve
+from cli import self_improve
 
 pytestmark = pytest.mark.real
 
@@ -35,7 +35,7 @@ def test_two_real_iterations_write_two_adapters_and_a_measured_report(tmp_path, 
     recipe.write_text(TINY_RECIPE)
     out = tmp_path / "run"
     result = CliRunner().invoke(self_improve, [
-        "--seeds", str(shared_data / "self-instruct" / "seed_tasks.jsonl"), "--iterations", "2", "--data-size", "4",
+        "--seed-data", str(shared_data / "self-instruct" / "seed_tasks.jsonl"), "--iterations", "2", "--data-size", "4",
         "--held-out-n", "2", "--recipe", str(recipe), "--out", str(out), "--db", str(tmp_path / "ck.sqlite"),
         "--set", "isheep_examples=2", "--set", "max_new_tokens=40", "--set", "eval_max_new_tokens=32",
         "--set", "assess_threshold=6"])

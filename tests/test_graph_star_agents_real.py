@@ -10,9 +10,9 @@ pytestmark = pytest.mark.real
 
 
 def test_five_alpaca_seeds_give_scored_rows_an_updated_p_and_a_grown_bank(tmp_path, shared_data, smollm):
+    from cli import load_seeds
     from graph.context import Context
     from graph.runs import RunStore
-    from graph.star_agents_cli import load_seeds
     from memory import MemoryBank
 
     seeds = load_seeds(str(shared_data / "alpaca-gpt4-demo" / "alpaca_en_demo.json"), 5)

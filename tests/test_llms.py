@@ -73,7 +73,7 @@ def test_vllm_missing_says_how_to_install():
 
 
 def test_models_cli_lists_packaged_models_and_rejects_unknown():
-    from llms.cli import models
+    from cli import models
 
     res = CliRunner().invoke(models, ["list", "--json"])
     assert res.exit_code == 0, res.output

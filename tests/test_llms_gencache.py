@@ -145,7 +145,7 @@ def test_generation_cache_off_reaches_the_model_every_time(tmp_path, model):
 
 
 def test_no_cache_flag_turns_off_both_caches():
-    from graph.cli import build_context
+    from cli import build_context
 
     ctx = build_context(None, (), {}, no_cache=True)
     assert ctx.tool_cache is False and ctx.generation_cache is False

@@ -31,7 +31,7 @@ def _write(path, lines):
 def test_cli_malformed_line_names_line_number(tmp_path):
     from click.testing import CliRunner
 
-    from scoring.cli import score
+    from cli import score
 
     data = _write(tmp_path / "bad.jsonl", ['{"instruction": "q", "response": "a"}', '{"instruction": oops}'])
     res = CliRunner().invoke(score, ["verify", "--data", data])
@@ -47,7 +47,7 @@ def test_cli_malformed_line_names_line_number(tmp_path):
 def test_cli_verify_assess_judge(tmp_path, fake_llm):
     from click.testing import CliRunner
 
-    from scoring.cli import score
+    from cli import score
 
     rows = [{"instruction": "2+2?", "answer": "#### 4", "response": "It is 4."},
             {"question": "capital of France?", "answers": ["Paris"], "response": "London"},

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import llms
+from cli import score
 from scoring import ifd
-from scoring.cli import score
 from scoring.reward import RewardModel, reward_pairwise
 from scoring.verdict import summarize
 

@@ -216,7 +216,7 @@ def test_cache_off_runs_again(ctx, fake_llm):
 # ---- the LangGraph path and the CLI --------------------------------------------------------
 
 def test_tools_run_in_a_toolnode_with_the_runtime_context(ctx, fake_llm):
-    from tools.cli import run_through_graph
+    from tools.lc import run_through_graph
 
     fake_llm("policy").script("Instruction: Q1\nResponse: A1", "Instruction: Q2\nResponse: A2")
     out = run_through_graph("demonstration_generation", "anything", ctx)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from records.errors import AdsError
+
 
 @dataclass
 class ToolResult:
@@ -37,7 +39,7 @@ class ToolOutput:
     tokens: int = 0
 
 
-class ToolError(RuntimeError):
+class ToolError(AdsError, RuntimeError):
     """A call that produced nothing usable; ``provenance`` keeps what it did produce (raw text ...)."""
 
     def __init__(self, message: str, *, provenance: dict | None = None, tokens: int = 0):
@@ -46,7 +48,7 @@ class ToolError(RuntimeError):
         self.tokens = tokens
 
 
-class CorpusError(RuntimeError):
+class CorpusError(AdsError, RuntimeError):
     """A corpus is missing, unbuilt or unreadable; the message says which command fixes it."""
 
 

@@ -47,3 +47,22 @@ def as_langchain_tool(api: API) -> BaseTool:
 
 
 TOOLS: list[BaseTool] = [as_langchain_tool(api) for api in APIS]
+
+
+def run_through_graph(tool: str, arg: str, ctx) -> dict:
+    """One call through a one-node graph with the optimizer's ToolNode: the same injection, tool
+    code and error path as a run (``ctx`` is the run's Context; its class is the context schema)."""
+    import json
+
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    from .table import ARG_NAMES
+
+    builder = StateGraph(MessagesState, context_schema=type(ctx))
+    builder.add_node("tools", ToolNode(TOOLS))
+    builder.add_edge(START, "tools")
+    call = AIMessage("", tool_calls=[{"name": tool, "args": {ARG_NAMES[tool]: arg}, "id": "cli-call"}])
+    out = builder.compile().invoke({"messages": [call]}, context=ctx)
+    return json.loads(out["messages"][-1].content)

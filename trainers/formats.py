@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from records import instruction_of, response_of
+from records.errors import AdsError
 
 PAIR_TYPES = ("demonstration", "qa", "memory")
 
 
-class FormatError(ValueError):
+class FormatError(AdsError, ValueError):
     """A row no trainer can read; the message names the row and the accepted shapes."""
 
 

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from records.errors import AdsError
+
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPES = {"sft": "sft_lora.yaml", "dpo": "dpo_lora.yaml"}
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
@@ -18,7 +20,7 @@ LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dr
 OWN_KEYS = {"merge"}
 
 
-class RecipeError(ValueError):
+class RecipeError(AdsError, ValueError):
     """A recipe file or override that cannot be used; the message says which key and why."""
 
 

@@ -31,6 +31,7 @@ from typing_extensions import TypedDict
 from graph.context import Context
 from graph.nodes import node
 from graph.reducers import add_timings, merge
+from records.errors import AdsError
 
 STAGES = ("start", "finish", "evaluate", "report")
 TRAINING_SETS = ("curated", "seed", "random")
@@ -56,7 +57,7 @@ class StarState(StarInput, StarOutput, total=False):
     timings: Annotated[dict, add_timings]
 
 
-class SeedError(ValueError):
+class SeedError(AdsError, ValueError):
     """A seed file the graph cannot use; the message names the item and what to fix."""
 
 

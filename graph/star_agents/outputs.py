@@ -53,18 +53,11 @@ def training_sets(recs: list[dict]) -> dict[str, list[dict]]:
 
 
 def held_out_items(path: str | Path, n: int) -> list[dict]:
-    """The first ``n`` held-out items of a file: rows with instruction / Instruction / question /
-    turns (Vicuna bench), and ``answers`` where they carry them (then a verifier decides)."""
-    from records import read_records
+    """The first ``n`` held-out items of a file (``records.read_items``: a task file's held_out or an
+    instruction file's rows, with answers and checks, so a verifier decides where they carry one)."""
+    from records import read_items
 
-    items = []
-    for i, r in enumerate(read_records(path)):
-        text = r.get("instruction") or r.get("Instruction") or r.get("question") or (r.get("turns") or [None])[0]
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{path}: item {i}: no instruction (expected a field instruction, Instruction, question "
-                             f"or turns)")
-        items.append({"instruction": text, **({"answers": r["answers"]} if r.get("answers") else {})})
-    return items[:n]
+    return read_items(path, n)
 
 
 def counts(recs: list[dict]) -> dict:

@@ -27,12 +27,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from records.errors import AdsError
+
 SPLITS = ("train", "validation", "test")
 TEXT_FIELDS = ("instruction", "Instruction", "question", "prompt", "turns")
 ANSWER_FIELDS = ("answers", "answer")
 
 
-class BuildError(ValueError):
+class BuildError(AdsError, ValueError):
     """The source cannot become tasks; the message says why and what to do."""
 
 

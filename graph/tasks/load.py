@@ -19,12 +19,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from records.errors import AdsError
+
 TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 DEFAULT_TASK = TASKS_DIR / "planets.yaml"
 MAX_HELD_OUT = 20
 
 
-class TaskError(ValueError):
+class TaskError(AdsError, ValueError):
     """A task file cannot be used; the message names the place and what to fix."""
 
 
