@@ -3,7 +3,7 @@ scripted fakes at the model boundary.
 
 Test tiers are chosen by the fixtures a test uses (``pytest -m fast`` runs the fast tier):
 ``real`` - it loads a real model or the real corpus (``smollm``, ``corpus``);
-``slow`` - it trains (``train_dir``) or starts another process (``spawn``);
+``slow`` - it trains (``train_dir``, ``trains``) or starts another process (``spawn``, ``processes``);
 ``fast`` - neither. ``pytest -q`` runs every tier.
 
 Tests never write into the user's ``$ADS_HOME``: the session gets its own home in a temporary
@@ -62,7 +62,7 @@ llms.register_backend("fake", _load_fake)
 
 
 REAL_FIXTURES = {"smollm", "corpus"}
-SLOW_FIXTURES = {"train_dir", "spawn"}
+SLOW_FIXTURES = {"trains", "train_dir", "spawn", "processes"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -131,18 +131,21 @@ def corpus():
     return ensure_corpus("wiki-offline")
 
 
+@pytest.fixture(scope="module")
+def trains(tmp_path_factory):
+    """``trains("name")`` -> a fresh folder for an adapter a module-scoped fixture trains (slow tier)."""
+    return lambda name: tmp_path_factory.mktemp(name)
+
+
 @pytest.fixture
-def train_dir(tmp_path) -> Path:
+def train_dir(tmp_path, trains) -> Path:
     """A folder for adapters a test trains (the test is in the slow tier)."""
     out = tmp_path / "train"
     out.mkdir()
     return out
 
 
-@pytest.fixture
-def spawn():
-    """``spawn(args, **popen_kwargs)`` starts a process (the test is in the slow tier); any still
-    running at the end of the test is killed. ``spawn.run(args, **kwargs)`` is ``subprocess.run``."""
+def _starter():
     import subprocess
 
     started: list[subprocess.Popen] = []
@@ -152,12 +155,31 @@ def spawn():
         started.append(proc)
         return proc
 
+    def stop():
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+
     start.run = subprocess.run
+    return start, stop
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(args, **popen_kwargs)`` starts a process (the test is in the slow tier); any still
+    running at the end of the test is killed. ``spawn.run(args, **kwargs)`` is ``subprocess.run``."""
+    start, stop = _starter()
     yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+    stop()
+
+
+@pytest.fixture(scope="module")
+def processes():
+    """``spawn`` for module-scoped fixtures (a server shared by a module's tests): slow tier too."""
+    start, stop = _starter()
+    yield start
+    stop()
 
 
 @pytest.fixture(scope="session")

@@ -116,13 +116,13 @@ def answer(messages):
     return "I am not sure."
 
 
-def kill_then_resume(script: str, tmp_path, kill_env: dict[str, str]) -> dict:
+def kill_then_resume(script: str, tmp_path, kill_env: dict[str, str], run) -> dict:
     """Run ``script`` (``python run.py <repo root> <tmp_path>``) with ``kill_env`` set, which makes it
-    kill itself with ``os._exit(9)``; run it again without, to resume. Returns the resumed run's
-    last stdout line as JSON (the scripts print the report)."""
+    kill itself with ``os._exit(9)``; run it again without, to resume (``run``: the ``spawn`` fixture's
+    ``run``, so the test is in the slow tier). Returns the resumed run's last stdout line as JSON
+    (the scripts print the report)."""
     import json
     import os
-    import subprocess
     import sys
     from pathlib import Path
 
@@ -130,10 +130,10 @@ def kill_then_resume(script: str, tmp_path, kill_env: dict[str, str]) -> dict:
     path = tmp_path / "run.py"
     path.write_text(script)
     env = {**os.environ, **kill_env}
-    killed = subprocess.run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
+    killed = run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
     assert killed.returncode == 9, killed.stderr[-3000:]
     env = {k: v for k, v in env.items() if k not in kill_env}
-    resumed = subprocess.run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
+    resumed = run([sys.executable, str(path), root, str(tmp_path)], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return json.loads(resumed.stdout.strip().splitlines()[-1])
 

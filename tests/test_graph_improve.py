@@ -225,10 +225,10 @@ print(json.dumps(out["report"]))
 '''
 
 
-def test_a_run_killed_during_the_tools_stage_resumes_without_repeating_finished_calls(tmp_path):
+def test_a_run_killed_during_the_tools_stage_resumes_without_repeating_finished_calls(tmp_path, spawn):
     from tests.fakes import kill_then_resume
 
-    report = kill_then_resume(KILLABLE_RUN, tmp_path, {"KILL_AT": "Quxland"})
+    report = kill_then_resume(KILLABLE_RUN, tmp_path, {"KILL_AT": "Quxland"}, spawn.run)
 
     started = [tuple(json.loads(line)) for line in (tmp_path / "calls.log").read_text().splitlines()]
     # Zorbia finished before the kill and is not paid again; Quxland was cut off and runs once more

@@ -4,31 +4,15 @@ update help). Scripted models, the counting fake of the tool layer."""
 
 from __future__ import annotations
 
-import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-import tools
 from graph.context import Context
 from graph.improve.curate import fact_terms, grounded
 from graph.improve.graph import builder
-from tests.fakes import FACTS, TASK, FakeTools, answer
+from tests.fakes import FACTS, TASK, FakeTools
+from tests.test_graph_improve import fake_tools, models  # noqa: F401  (fixtures)
 
 ANTICIPATED = "1. Instruction: Which river flows through the city of Velmar?\n1. Input:\n<noinput>\n###"
-
-
-@pytest.fixture
-def models(fake_llm):
-    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
-    policy.respond = answer
-    judge.respond = lambda messages: "Accurate and useful. Quality: 8\nFollowing: 7"
-    return optimizer, policy, judge
-
-
-@pytest.fixture
-def fake_tools(monkeypatch):
-    fake = FakeTools()
-    monkeypatch.setattr(tools, "call_tool", fake)
-    return fake
 
 
 def run(tmp_path, task=TASK, **kw) -> dict:

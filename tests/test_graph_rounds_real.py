@@ -62,8 +62,8 @@ print(json.dumps(values["report"]))
 '''
 
 
-def test_two_real_rounds_killed_in_round_two_resume_without_paying_again(tmp_path, smollm, corpus):
-    report = kill_then_resume(SCRIPT, tmp_path, {"KILL_IN_ROUND_2": "1"})
+def test_two_real_rounds_killed_in_round_two_resume_without_paying_again(tmp_path, smollm, corpus, spawn):
+    report = kill_then_resume(SCRIPT, tmp_path, {"KILL_IN_ROUND_2": "1"}, spawn.run)
 
     started = [tuple(json.loads(line)) for line in (tmp_path / "calls.log").read_text().splitlines()]
     round1 = [c for c in started if c[0] == 1]

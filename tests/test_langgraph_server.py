@@ -60,8 +60,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, folder: Path, start):
+        self.folder, self.spawn = folder, start
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "server.log"
@@ -80,7 +80,7 @@ class Server:
                "--port", str(self.port), "--no-browser", "--no-reload", "--server-log-level", "WARNING"]
         t0 = time.perf_counter()
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = self.spawn(cmd, cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT)
         while time.perf_counter() - t0 < STARTUP_TIMEOUT_S:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"langgraph dev exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
@@ -105,8 +105,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("langgraph_server"))
+def server(tmp_path_factory, processes):
+    srv = Server(tmp_path_factory.mktemp("langgraph_server"), processes)
     srv.start()
     print(f"langgraph dev ready in {srv.startup_s:.1f}s at {srv.url}")
     yield srv

@@ -5,7 +5,6 @@ content) is another entry. Scripted models at the model boundary; real SQLite.""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -181,7 +180,7 @@ def test_a_warm_improve_run_makes_no_model_call(tmp_path, fake_llm, monkeypatch)
     assert second["held_out"] == first["held_out"] and second["accuracy"] == first["accuracy"]
 
 
-def test_several_processes_share_one_cache_file(tmp_path):
+def test_several_processes_share_one_cache_file(tmp_path, spawn):
     path = tmp_path / "shared.sqlite"
     script = textwrap.dedent(f"""
         import sys
@@ -192,7 +191,7 @@ def test_several_processes_share_one_cache_file(tmp_path):
             cache.put_many([(f"{{sys.argv[1]}}-{{i}}", "m", "chat", [{{"text": str(i)}}])])
             assert cache.get_many([f"{{sys.argv[1]}}-{{i}}"])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b", "c")]
+    procs = [spawn([sys.executable, "-c", script, name]) for name in ("a", "b", "c")]
     assert [p.wait() for p in procs] == [0, 0, 0]
     assert GenerationCache(path).stats()["entries"] == 300
 

@@ -59,10 +59,9 @@ def test_memory_cli(tmp_path):
     assert empty.exit_code == 1 and "is empty" in empty.output
 
 
-def test_rows_keep_pair_score_and_tags_across_a_fresh_process(tmp_path):
+def test_rows_keep_pair_score_and_tags_across_a_fresh_process(tmp_path, spawn):
     """Written by one process, read by another: the row, its agent pair, score and tags survive,
     and a near-duplicate of a stored instruction finds that row first."""
-    import subprocess
     import sys
     import textwrap
 
@@ -81,7 +80,7 @@ def test_rows_keep_pair_score_and_tags_across_a_fresh_process(tmp_path):
         from memory import MemoryBank
         print(json.dumps(MemoryBank({str(bank_dir)!r}).search("Describe how crepes are made", k=2)))
     """)
-    run = lambda code: subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,  # noqa: E731
+    run = lambda code: spawn.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,  # noqa: E731
                                       check=True, timeout=300).stdout.strip().splitlines()[-1]
     assert run(write) == "{'added': 4, 'duplicate': 0, 'invalid': 0}"
     first, second = json.loads(run(read))

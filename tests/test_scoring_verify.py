@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -82,7 +81,7 @@ def test_ifeval_prompt_dependent_check():
     assert V.verify({"instruction": "Say hello.", "checks": [check]}, "Hello!") is False
 
 
-def test_ifeval_loads_offline_without_lm_eval_tasks():
+def test_ifeval_loads_offline_without_lm_eval_tasks(spawn):
     """A fresh interpreter with no punkt data and no network: the checkers load and work, and
     neither lm_eval.tasks/__init__ (sacrebleu ...) nor an NLTK download ran."""
     code = (
@@ -96,7 +95,7 @@ def test_ifeval_loads_offline_without_lm_eval_tasks():
         "print(ok, calls, 'lm_eval.tasks' in sys.modules, len(V.ifeval_instruction_ids()))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "NLTK_DATA": "/nonexistent", "HOME": "/nonexistent", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = spawn.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[True, True] [] False 25"
 

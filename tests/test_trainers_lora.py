@@ -52,8 +52,8 @@ def completion_nll(llm, rows) -> float:
 
 
 @pytest.fixture(scope="module")
-def sft_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft")
+def sft_run(trains):
+    out = trains("sft")
     engine = GPUEngine(spec="fake:gpu-engine", info={"backend": "vllm"})
     adapter = run_sft(SFT_CFG, ROWS, out, llm=engine)
     log = json.loads((out / "train_log.json").read_text())
@@ -103,7 +103,7 @@ def test_train_cli_continues_an_adapter_and_merges_it(sft_run, tmp_path):
         llms.unload(f"local:{tmp_path / 'next' / 'merged'}")
 
 
-def test_dpo_raises_the_chosen_over_rejected_margin(smollm, tmp_path):
+def test_dpo_raises_the_chosen_over_rejected_margin(smollm, tmp_path, train_dir):
     pairs = [{"prompt": f"What colour is the sky on the planet Vex-{i}?", "chosen": "The sky there is green.",
               "rejected": "The sky there is blue."} for i in range(8)]
 
