@@ -129,7 +129,7 @@ def grounded(rows, ctx):
         missing = [t for t in fact_terms(str(row.get("response") or "")) if t.lower() not in bought]
         if not missing:
             return None
-        return f"states facts found in no passage the run bought{'' if bought else ' (it bought none)'}: {', '.join(missing[:5])}"
+        return f"states facts found in no passage the run bought{'' if bought else ' (it bought none)'}: {', '.join(missing[:8])}"
 
     return _filter(rows, reason)
 

@@ -1,0 +1,57 @@
+"""Making the update help, on the real SmolLM2, MiniLM and corpus: a demonstration stating a fact
+that no bought passage holds is dropped with its reason, and the report's coverage matches a
+count made by hand from the run's own dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graph.context import Context
+from graph.improve.curate import grounded
+from graph.improve.graph import builder
+from graph.tasks.load import load_task
+from scoring.verify import qa_match
+
+
+def test_a_demonstration_stating_a_wrong_fact_is_dropped_with_its_reason(smollm, corpus, tmp_path):
+    from tools import call_tool
+
+    ctx = Context(cache_path=str(tmp_path / "c.sqlite"))
+    docs = call_tool("information_retrieval", "Jupiter", ctx).rows
+    assert len(docs) == ctx.retrieval_k and any("Jupiter" in d["text"] for d in docs)
+    wrong = {"type": "demonstration", "instruction": "Who first mapped the Great Red Spot of Jupiter?",
+             "response": "The Great Red Spot was first mapped by Professor Quentin Vortigan in 1721."}
+    right = {"type": "demonstration", "instruction": "Which planet is the largest?",
+             "response": "Jupiter is the largest planet in the Solar System."}
+    kept, dropped = grounded(docs + [wrong, right], ctx.replace(grounding="on"))
+    assert right in kept and wrong not in kept
+    [(row, why)] = dropped
+    assert row is wrong and why.startswith("states facts found in no passage the run bought:")
+    assert "Vortigan" in why and "1721" in why and "Jupiter" not in why
+
+
+def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_path):
+    task = load_task("tasks/planets.yaml", max_held_out=6)
+    ctx = Context(run_dir=str(tmp_path / "run"), cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"),
+                  eval_max_new_tokens=24, curation=["dedupe"])
+    plan = [{"name": "information_retrieval", "arg": "Jupiter"}, {"name": "information_retrieval", "arg": "Mars"}]
+    out = builder.compile(checkpointer=InMemorySaver()).invoke(
+        {**task, "plan": plan}, {"configurable": {"thread_id": "t"}, "recursion_limit": 60}, context=ctx)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
+    from llms.embeddings import load_embedder
+
+    enc = load_embedder(ctx.embedder).encode
+    texts = [f"{r.get('title') or ''}. {r.get('text') or ''}" for r in rows]
+    sims = np.asarray(enc([h["instruction"] for h in task["held_out"]])) @ np.asarray(enc(texts)).T
+    with_context = answer_in = 0
+    for item, row_sims in zip(task["held_out"], sims):
+        near = sorted(((s, i) for i, s in enumerate(row_sims) if s >= ctx.knn_min_similarity), reverse=True)[:ctx.knn_rows]
+        if near:
+            with_context += 1
+            answer_in += qa_match(" ".join(f"{rows[i].get('title') or ''} {rows[i]['text']}" for _, i in near), item["answers"])
+    assert out["report"]["coverage"] == {"items": 6, "with_context": with_context, "with_answers": 6,
+                                         "answer_in_context": answer_in}
+    assert with_context > 0
