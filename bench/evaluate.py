@@ -74,7 +74,7 @@ def ceiling(ctx, tasks: list[dict], k: int = 2) -> dict | None:
             rows = [{"type": "document", "title": h.title, "text": h.text} for h in hits]
             packed = pack(rows, count, ctx.icl_token_budget, document=ctx.prompt("ICL_DOCUMENT"),
                           example=ctx.prompt("ICL_EXAMPLE"))
-            prompts.append(icl_prompt(packed.text, it["instruction"], ctx.prompt("ICL_PROMPT")))
+            prompts.append(icl_prompt(packed.text, it["instruction"], ctx.prompt("ICL_KNN_PROMPT")))
         original = original_answers(ctx, task["held_out"])
         new = answer(ctx, ctx.policy, prompts)
         before += [bool(verify(it, a)) for it, a in zip(items, original)]

@@ -4,8 +4,8 @@ process: imports, model load, graph, report) on one set of fresh caches.
 The first run is cold (empty tool and generation caches); the second is warm: its tool calls
 and every model generation (optimizer, tools, judge, held-out answers) come from the caches.
 Two cases, each cold then warm on its own caches: the normal run, and one where a tool call
-fails on purpose (only demonstration_generation may be called, and its prompt asks for one word,
-so the policy writes no parsable pair): a failed call is reported as failed again on the warm
+fails on purpose (a task whose answers must be in capital letters: its verified
+demonstration_generation calls keep no sample of the policy's): a failed call is reported as failed again on the warm
 run, but its seeded samples come from the generation cache. Prints the wall time of each,
 `ratio: N` per case (cold / warm, target >= 5), the seconds of every graph stage (report.json
 `timings`), and the machine load. Models and the corpus should be prepared first
@@ -43,19 +43,26 @@ def main() -> None:
     ap.add_argument("--task", default=None)
     ap.add_argument("--update", default="icl", choices=["icl", "sft"])
     ap.add_argument("--max-calls", type=int, default=6)
+    ap.add_argument("--cases", default="normal,failing call", help="normal, failing call (comma-separated)")
     ap.add_argument("--no-generation-cache", action="store_true",
                     help="Cache tool calls only (what a warm run saved before the generation cache).")
     a = ap.parse_args()
 
     ratios = {}
-    for case in ("normal", "failing call"):
+    for case in a.cases.split(","):
         ratios[case] = cold_warm(a, case)
     print("\n" + "  ".join(f"{case}: ratio {r:.1f}" for case, r in ratios.items()))
     print(f"ratio: {min(ratios.values()):.1f}")
 
 
-FAILING = {"apis": ["demonstration_generation"],
-           "prompts": {"DEMONSTRATION_PROMPT": "Reply with the single word 'no'. ({topic})", "DEMONSTRATION_REPLY_PREFIX": ""}}
+# The failing case: the task says every answer must be in capital letters (an IFEval check the
+# 135M policy does not pass), so its plan's verified demonstration_generation calls (one per observed
+# instruction) keep no sample and fail; the optimizer's own calls are left out.
+FAILING_TASK = {"name": "planets-shouting", "checks": [{"id": "change_case:english_capital"}],
+                "observed": ["How big is Jupiter compared to Earth?", "What is the atmosphere of Mars made of?"],
+                "held_out": ["Which planet is the largest in the Solar System?", "What type of planet is Jupiter?",
+                             "What nickname does Mars have because of its orange-red appearance?"]}
+FAILING = {"anticipate": 0, "max_calls": 2, "verify_samples": 4}
 
 
 def cold_warm(a, case: str) -> float:
@@ -63,10 +70,12 @@ def cold_warm(a, case: str) -> float:
     extra = []
     if case == "failing call":
         (tmp / "failing.json").write_text(json.dumps(FAILING))
-        extra = ["--config", str(tmp / "failing.json")]
+        (tmp / "task.json").write_text(json.dumps(FAILING_TASK))
+        extra = ["--config", str(tmp / "failing.json"), "--task", str(tmp / "task.json")]
     common = ["--update", a.update, "--max-calls", str(a.max_calls), "--db", str(tmp / "checkpoints.sqlite"),
               "--set", f"cache_path={tmp / 'tool_cache.sqlite'}", "--set", f"memory_path={tmp / 'memory'}",
-              "--set", f"generation_cache={not a.no_generation_cache}", *extra, *(["--task", a.task] if a.task else [])]
+              "--set", f"generation_cache={not a.no_generation_cache}", *extra,
+              *(["--task", a.task] if a.task and case != "failing call" else [])]
     loads, walls, reports = [os.getloadavg()[0]], [], []
     for name in ("cold", "warm"):
         walls.append(run_cli([*common, "--out", str(tmp / name)]))
@@ -88,6 +97,8 @@ def cold_warm(a, case: str) -> float:
               f"{acc.get('original', float('nan')):.2f} -> updated {acc.get('updated', float('nan')):.2f}")
     print(f"cold: {w1:.2f} s  (python cli.py improve, end to end)")
     print(f"warm: {w2:.2f} s")
+    failed = [c for c in r2["api_calls"] if c["status"] == "error"]
+    print(f"failed calls in the warm run (reported again): {[(c['name'], c['error'][:60]) for c in failed]}")
     print(f"{case} ratio: {w1 / w2:.1f}")
     return w1 / w2
 
