@@ -12,7 +12,6 @@ one. Methods keep the order they were asked in.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -169,8 +168,9 @@ def write(report: dict, out_dir: str | Path) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {**report, "plots": [p.name for p in plots(report, out_dir)]}
-    (out_dir / "eval_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    (out_dir / "eval_report.md").write_text(markdown(report), encoding="utf-8")
+    from records import write_report
+
+    write_report(out_dir, "eval_report", report, markdown(report))
     return report
 
 

@@ -190,3 +190,29 @@ def read_items(path: str | Path, n: int | None = None) -> list[dict]:
             item["checks"] = checks
         items.append(item)
     return items[:n] if n is not None else items
+
+
+# ---- reports ------------------------------------------------------------------------------------
+
+def write_json(path: str | Path, data) -> Path:
+    """Write ``data`` as JSON atomically (a crash never leaves half a file)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_report(folder: str | Path, stem: str, data: dict, markdown: str) -> Path:
+    """The one report writer of every graph: ``<folder>/<stem>.json`` (the data) and
+    ``<stem>.md`` (for people), each written atomically. Returns the JSON file's path."""
+    folder = Path(folder)
+    md = folder / f"{stem}.md"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    tmp = md.with_name(md.name + ".partial")
+    tmp.write_text(markdown, encoding="utf-8")
+    tmp.replace(md)
+    return write_json(folder / f"{stem}.json", data)

@@ -7,7 +7,6 @@ left for the reader to find in a table.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from graph.context import Context
@@ -156,9 +155,10 @@ def write_run(state: dict, rep: dict, run_dir: Path) -> None:
         "updated": state.get("updated") or {},
         "evaluation": state.get("evaluation") or {},
     }
-    (run_dir / "trajectory.json").write_text(json.dumps(trajectory, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    (run_dir / "report.md").write_text(markdown(rep, state.get("evaluation") or {}), encoding="utf-8")
-    (run_dir / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    from records import write_json, write_report
+
+    write_json(run_dir / "trajectory.json", trajectory)
+    write_report(run_dir, "report", rep, markdown(rep, state.get("evaluation") or {}))
     if rep.get("rounds"):
         plot_rounds(rep["rounds"], run_dir / "rounds.png")
 

@@ -3,7 +3,6 @@ pairs, the training, and the refined optimizer against the prompting baseline on
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from graph.context import Context
@@ -96,6 +95,7 @@ def write(state: dict, ctx: Context) -> dict:
     rep = summary(state)
     if rep["iterations"]:
         plot(rep, out / "refine.png")
-    (out / "refine_report.json").write_text(json.dumps(rep, indent=2, default=str), encoding="utf-8")
-    (out / "refine_report.md").write_text(markdown(rep), encoding="utf-8")
+    from records import write_report
+
+    write_report(out, "refine_report", rep, markdown(rep))
     return rep

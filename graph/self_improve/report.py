@@ -10,7 +10,6 @@ the pairwise judge, each with its bootstrap 95% interval (graph/eval_report.py).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from graph.context import Context
@@ -90,8 +89,9 @@ def build(state: dict, ctx: Context) -> dict:
     out = Path(ctx.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     rep["plot"] = plot(iterations, out)
-    (out / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    (out / "report.md").write_text(markdown(rep), encoding="utf-8")
+    from records import write_report
+
+    write_report(out, "report", rep, markdown(rep))
     return rep
 
 

@@ -11,8 +11,8 @@ start (check the seeds; p_jk uniform, or from star_probabilities)
   -> train (with star_held_out: one LoRA SFT of the policy per step, on the curated rows, the seed
             rows, and one random candidate per seed)
   -> evaluate (the three adapters against the original policy on the held-out instructions,
-               graph.evaluate.graph.evaluate_updates: eval/eval_report.json / .md)
-  -> report (report.json, report.md)                                 graph/star_agents_out.py
+               graph.harness.evaluate_updates: eval/eval_report.json / .md)
+  -> report (report.json, report.md)                                 graph/star_agents/outputs.py
 
 ``graph`` is compiled without a checkpointer; ``graph.runs.RunStore`` adds SQLite.
 """
@@ -107,8 +107,9 @@ def start(state: StarState, ctx: Context) -> dict:
 def seed(state: StarState, ctx: Context) -> dict:
     """The next seed: sample pairs, write and score candidates, keep the best, move p_jk, grow the bank."""
     from graph.agents import parse_agents, update_probabilities
-    from graph.star_agents.outputs import seed_path, write_json
+    from graph.star_agents.outputs import seed_path
     from graph.star_agents.seed import remember, run_seed
+    from records import write_json
 
     index = len(state.get("done") or [])
     probs = state["probabilities"]
@@ -166,7 +167,8 @@ def report(state: StarState, ctx: Context) -> dict:
     """report.json and report.md: counts, p_jk at the start and the end, settings, timings, evaluation."""
     from collections import Counter
 
-    from graph.star_agents.outputs import counts, markdown, records, write_json
+    from graph.star_agents.outputs import counts, markdown, records
+    from records import write_report
 
     recs = records(ctx.run_dir, state["done"])
     settings = {k: v for k, v in ctx.to_dict().items() if k.startswith("star_") or k in ("policy", "judge", "seed",
@@ -176,8 +178,7 @@ def report(state: StarState, ctx: Context) -> dict:
            "probabilities": {"start": state["initial"], "end": state["probabilities"]},
            "outputs": state.get("outputs") or {}, "evaluation": state.get("evaluation"), "settings": settings,
            "timings": {k: round(v, 2) for k, v in (state.get("timings") or {}).items()}, "finished": time.time()}
-    write_json(Path(ctx.run_dir) / "report.json", rep)
-    (Path(ctx.run_dir) / "report.md").write_text(markdown(rep), encoding="utf-8")
+    write_report(ctx.run_dir, "report", rep, markdown(rep))
     return {"report": rep}
 
 

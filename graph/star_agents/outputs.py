@@ -18,15 +18,6 @@ import json
 from pathlib import Path
 
 
-def write_json(path: Path, data) -> Path:
-    """Write JSON atomically (a crash never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def seed_path(run_dir, index: int) -> Path:
     return Path(run_dir) / "seeds" / f"{index:05d}.json"
 
@@ -74,7 +65,7 @@ def counts(recs: list[dict]) -> dict:
 
 def write_outputs(run_dir, recs: list[dict], initial: dict, final: dict) -> dict:
     """dataset.jsonl, candidates.jsonl, probabilities.csv/.png/.json; their paths."""
-    from records import write_jsonl
+    from records import write_json, write_jsonl
 
     run_dir = Path(run_dir)
     write_jsonl(run_dir / "dataset.jsonl", [trl_row(r, r["candidates"][r["kept"]]) for r in recs if r["kept"] is not None])
