@@ -78,7 +78,7 @@ class Context:
     parse_retries: int = _f(2, describe="Times an unparsable optimizer reply is retried before it is recorded.")
     # -- curation -------------------------------------------------------------------------
     curation: list = _f(describe=f"Curation steps in order (graph/improve/curate.py), after empty rows are dropped: any of {', '.join(CURATION_STEPS)}.",
-                        factory=lambda: ["dedupe", "verify", "grounded", "judge"])
+                        factory=lambda: ["dedupe", "verify", "grounded"])
     grounding: str = _f("auto", choices=GROUNDING, step="grounded", describe="Step grounded: on drops every instruction-response row whose response states facts (names, numbers) found in no passage the run bought (teacher answers and passage-grounded QA pass; a row that states no fact, a format, passes); auto: on where the held-out items carry answers.")
     min_judge_score: float = _f(0.0, step="judge", describe="Step judge: keep rows whose judge score (0..1) is at least this; unrated rows are kept.")
     assess_threshold: int = _f(8, step="isheep", also=ALWAYS_READ, describe="Step isheep, and self-improve's select stage: keep pairs the judge rates at least this (1-10) for both quality and following.")

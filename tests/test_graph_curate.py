@@ -25,7 +25,7 @@ def test_default_steps_drop_empty_rows_and_duplicates_and_log_each_step():
     assert [r.get("instruction") or r["text"] for r in kept] == ["Mars is red.", "How?"]
     assert [(d["step"], d["reason"]) for d in dropped] == [("empty", "empty"), ("dedupe", "duplicate")]
     assert [(s["step"], s["in"], s["kept"], s["dropped"]) for s in log] == [
-        ("empty", 4, 3, 1), ("dedupe", 3, 2, 1), ("verify", 2, 2, 0), ("grounded", 2, 2, 0), ("judge", 2, 2, 0)]
+        ("empty", 4, 3, 1), ("dedupe", 3, 2, 1), ("verify", 2, 2, 0), ("grounded", 2, 2, 0)]
     assert log[1]["examples"][0]["text"] == "mars is RED."
 
 
