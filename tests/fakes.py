@@ -63,9 +63,11 @@ class ScriptedLLM(LLM):
 
 # Settings under which a scripted optimizer's own reply is its whole plan: it anticipates no
 # questions and the retrieval rule's calls are not added on a knowledge task (tests/test_graph_plan.py
-# tests those). Tests of the plan's mechanics (parsing, budget, step mode, resume) use these.
-SCRIPTED_PLAN = {"anticipate": 0, "plan_observed": False}
-SCRIPTED_PLAN_ARGS = ["--set", "anticipate=0", "--set", "plan_observed=false"]
+# tests those), and the gathered rows go through the judge (curation dedupe,judge, the default these
+# tests were written for). Tests of the plan's mechanics (parsing, budget, step mode, resume, the
+# judge's scores) use these.
+SCRIPTED_PLAN = {"anticipate": 0, "plan_observed": False, "curation": ["dedupe", "judge"]}
+SCRIPTED_PLAN_ARGS = ["--set", "anticipate=0", "--set", "plan_observed=false", "--set", "curation=dedupe,judge"]
 
 PLAN = ('Zorbia and Quxland facts are missing.\n<api_calls><api>information_retrieval("Zorbia")</api>'
         '<api>retrieve_information("Quxland")</api><api>demonstration_generation("capital questions")</api></api_calls>')

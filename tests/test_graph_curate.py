@@ -31,7 +31,7 @@ def test_default_steps_drop_empty_rows_and_duplicates_and_log_each_step():
 
 def test_judge_threshold_keeps_unrated_rows():
     rows = [pair("a?", "x", judge={"score": 0.9}), pair("b?", "y", judge={"score": 0.2}), pair("c?", "z", judge={"score": None})]
-    kept, dropped, _ = run(rows, min_judge_score=0.5)
+    kept, dropped, _ = run(rows, curation=["judge"], min_judge_score=0.5)
     assert [r["instruction"] for r in kept] == ["a?", "c?"]
     assert dropped[0]["reason"] == "judge score 0.20 < 0.5"
 

@@ -116,7 +116,7 @@ def server(tmp_path_factory, processes):
 def context(folder: Path) -> dict:
     return {"policy": "fake:policy", "optimizer": "fake:optimizer", "judge": "fake:judge",
             "run_dir": str(folder / "run"), "cache_path": str(folder / "cache.sqlite"), "memory_path": str(folder / "memory"),
-            "anticipate": 0, "plan_observed": False}  # tests.fakes.SCRIPTED_PLAN: the scripted reply is the plan
+            "anticipate": 0, "plan_observed": False, "curation": ["dedupe", "judge"]}  # tests.fakes.SCRIPTED_PLAN
 
 
 def test_server_lists_improve_with_input_output_and_context_schemas(server):
