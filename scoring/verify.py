@@ -18,6 +18,7 @@ the normalized response as whole words (``mode="exact"`` gives the official metr
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import importlib.util
 import io
@@ -183,6 +184,19 @@ def ifeval_instruction_ids() -> list[str]:
     return sorted(_ifeval()[1].INSTRUCTION_DICT)
 
 
+class CheckError(AdsError, ValueError):
+    """A check object that lm-eval's IFEval registry cannot run; the message names where it is."""
+
+
+_IDS_FROM = ("the ids are lm-eval's IFEval instruction ids: python -c \"from scoring.verify import "
+             "ifeval_instruction_ids as f; print(f())\"")
+
+
+def _unknown_id(cid, registry, what: str = "check id") -> str:
+    close = difflib.get_close_matches(cid, list(registry), n=3) if isinstance(cid, str) else []
+    return f"unknown {what} {cid!r}" + (f"; did you mean {', '.join(close)}?" if close else "") + f" ({_IDS_FROM})"
+
+
 def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") -> list[bool]:
     """Whether ``response`` follows each IFEval check (lm-eval's strict rule)."""
     registry = _ifeval()[1].INSTRUCTION_DICT
@@ -190,7 +204,7 @@ def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
     for check in checks:
         cid = check.get("id") if isinstance(check, dict) else None
         if cid not in registry:
-            raise ValueError(f"unknown IFEval check id {cid!r}; known ids: scoring.verify.ifeval_instruction_ids()")
+            raise CheckError(_unknown_id(cid, registry, "IFEval check id"))
         instruction = registry[cid](cid)
         kwargs = {k: v for k, v in (check.get("kwargs") or {}).items() if v is not None}
         instruction.build_description(**kwargs)
@@ -201,15 +215,13 @@ def ifeval_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
     return results
 
 
-class CheckError(AdsError, ValueError):
-    """A check object that lm-eval's IFEval registry cannot run; the message names where it is."""
+_LIST_KWARGS = {"keywords", "forbidden_words", "key_sentences"}
 
 
 def validate_checks(checks, *, where: str) -> list[dict]:
     """``[{"id", "kwargs"}]`` normalised, each id in lm-eval's registry and its kwargs accepted by
     that instruction (``build_description``'s parameters, and a value it takes); else CheckError
     naming ``where`` (e.g. "tasks/x.yaml: held_out[3]"), the bad id or kwarg and what would do."""
-    import difflib
     import inspect
 
     registry = _ifeval()[1].INSTRUCTION_DICT
@@ -227,10 +239,7 @@ def validate_checks(checks, *, where: str) -> list[dict]:
         if unknown:
             raise CheckError(f"{at}: unknown field(s) {sorted(unknown)}; a check has 'id' and 'kwargs'")
         if cid not in registry:
-            close = difflib.get_close_matches(cid, list(registry), n=3)
-            raise CheckError(f"{at}: unknown check id {cid!r}" + (f"; did you mean {', '.join(close)}?" if close else "") +
-                             " (the ids are lm-eval's IFEval instruction ids: python -c \"from scoring.verify import "
-                             "ifeval_instruction_ids as f; print(f())\")")
+            raise CheckError(f"{at}: {_unknown_id(cid, registry)}")
         if not isinstance(kwargs, dict):
             raise CheckError(f"{at}: kwargs of {cid} must be a mapping, got {type(kwargs).__name__}")
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
@@ -240,9 +249,17 @@ def validate_checks(checks, *, where: str) -> list[dict]:
         if bad:
             raise CheckError(f"{at}: {cid} takes no kwarg(s) {', '.join(bad)}; it takes "
                              f"{', '.join(accepted) or 'none'}")
+        for name in _LIST_KWARGS & set(kwargs):  # a string would be sorted into its letters
+            value = kwargs[name]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise CheckError(f"{at}: {cid}'s {name} must be a list of strings, got {value!r:.80}")
         try:
             instruction.build_description(**kwargs)
-        except (TypeError, ValueError, KeyError) as e:
+        except KeyError as e:  # response_language looks its language code up
+            known = sorted(getattr(_ifeval_util(), "LANGUAGE_CODES", {})) if "language" in kwargs else []
+            raise CheckError(f"{at}: {cid} does not know the value {e.args[0] if e.args else e!r}" +
+                             (f"; the language codes are {', '.join(known)}" if known else "")) from None
+        except (TypeError, ValueError, AttributeError) as e:
             raise CheckError(f"{at}: {cid} cannot use kwargs {kwargs}: {e}") from None
         out.append({"id": cid, "kwargs": kwargs})
     return out

@@ -29,7 +29,7 @@ def real_ctx(tmp_path, wiki_corpus, smollm) -> Context:
 
 def test_mona_lisa_on_the_default_corpus(wiki_corpus, tmp_path):
     assert len(wiki_corpus) == 10_033
-    res = call_tool("information_retrieval", "Who painted the Mona Lisa?", Context(cache_path=str(tmp_path / "c.sqlite")))
+    res = call_tool("information_retrieval", "Who painted the Mona Lisa?", Context(cache_path=str(tmp_path / "c.sqlite"), retrieval_k=1))
     (row,) = res.rows
     assert row["title"] == "Mona Lisa" and "Leonardo da Vinci" in row["text"]
     assert res.provenance["corpus_version"] == wiki_corpus.version and res.provenance["bm25_candidates"] == 1000

@@ -41,9 +41,12 @@ class BuildError(AdsError, ValueError):
 def read_instructions(path: str | Path, *, label: str | None = None, limit: int | None = None) -> list[dict]:
     """``{"instruction", "label"?, "answers"?, "input"?}`` per source row."""
     from records import RecordError, read_records
+    from records.ifeval import read_ifeval
 
     try:
         raw = read_records(path)
+        if raw and raw[0].get("instruction_id_list"):  # IFEval's file: its shape checked row by row
+            raw = read_ifeval(path)
     except RecordError as e:
         raise BuildError(str(e)) from None
     rows = []
@@ -56,10 +59,8 @@ def read_instructions(path: str | Path, *, label: str | None = None, limit: int 
         row = {"instruction": " ".join(text.split())}
         if r.get("input"):
             row["instruction"] += "\n\n" + str(r["input"]).strip()
-        if r.get("instruction_id_list"):  # IFEval: the prompt's checks (lm-eval's instruction ids and kwargs)
-            ids, kwargs = r["instruction_id_list"], r.get("kwargs") or [{} for _ in r["instruction_id_list"]]
-            row["checks"] = [{"id": cid, "kwargs": {k: v for k, v in (kw or {}).items() if v is not None}}
-                             for cid, kw in zip(ids, kwargs)]
+        if r.get("checks"):  # IFEval (records.ifeval.read_ifeval): the prompt's checks
+            row["checks"] = r["checks"]
         if label == "instruction_id" and row.get("checks"):  # grouped by the prompt's first instruction
             row["label"] = row["checks"][0]["id"]
         elif label is not None:
