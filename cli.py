@@ -918,15 +918,32 @@ def refine(tasks_path, max_tasks, out, resume, db, config_file, sets, no_cache, 
 
 # ---- self-improve (I-SHEEP) -----------------------------------------------------------------------
 
-def self_improve_inputs(seed_data: str, held_out_path: str | None, held_out_n: int, seed: int) -> dict:
+def self_improve_inputs(seed_data: str, held_out_path: str | None, held_out_n: int, seed: int,
+                        task_path: str | None = None, split: str | None = None) -> dict:
     """The self-improve graph's input: the seed pool and the held-out items (held out of the pool
-    by a seeded split when no file is given; ``records.read_items`` reads a file)."""
+    by a seeded split when no file is given; ``records.read_items`` reads a file). With a task (a
+    task file, a folder of them, or a built suite's ``split``), every held-out item of its tasks, the
+    checks of its observed instructions as ``check_sets`` and its own checks as ``checks``."""
     import random
 
     from records import RecordError, instruction_of, read_items
     from tools.self_instruct import read_tasks
 
     pool = read_tasks(seed_data)
+    if task_path:
+        from graph.tasks.load import load_tasks
+
+        tasks = load_tasks(task_path, split=split, seed=seed)
+        held = [h for t in tasks for h in t["held_out"]][:held_out_n]
+        shared = [c for t in tasks for c in t.get("checks") or []]
+        sets = [c for t in tasks for c in (t.get("observed_checks") or {}).values()]
+        out = {"name": tasks[0]["task"] if len(tasks) == 1 else Path(task_path).name + (f"-{split}" if split else ""),
+               "seeds": pool, "held_out": held}
+        if len(tasks) == 1 and shared:
+            out["checks"] = shared  # a task's own checks; across several tasks each keeps them on its items
+        if sets:
+            out["check_sets"] = sets
+        return out
     if held_out_path:
         held = read_items(held_out_path, held_out_n)
     else:
@@ -975,14 +992,20 @@ class StageProgress:
 @click.option("--setting", "isheep_setting", type=click.Choice(["one_base", "one_last", "total_base"]), help="What each iteration trains.")
 @click.option("--perplexity/--no-perplexity", "isheep_perplexity", default=None, help="Also drop pairs above max_perplexity.")
 @click.option("--density/--no-density", "isheep_density", default=None, help="Also thin dense clusters (k-means).")
+@click.option("--task", "task_path", type=click.Path(exists=True),
+              help="A task file, a folder of them or a built suite (with --split): its held-out items are measured, "
+                   "and where it has checks, new instructions get its observed instructions' checks and answers are verified.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), help="With --task on a built suite: the split.")
 @click.option("--held-out", "held_out_path", type=click.Path(dir_okay=False), help="Held-out instructions: a task file or an instruction file.")
-@click.option("--held-out-n", type=int, default=10, show_default=True, help="Held-out instructions used (from the file, or held out of the seeds).")
+@click.option("--held-out-n", type=int, help="Held-out instructions used (from the file, or held out of the seeds; default 10; "
+              "with --task: all of its held-out items unless given).")
 @policy_option
 @click.option("--judge", envvar="ADS_JUDGE", help="Pairwise judge of the held-out evaluation.")
 @click.option("--recipe", "sft_recipe", type=click.Path(dir_okay=False), help="LoRA SFT recipe (default recipes/sft_lora.yaml).")
 @thread_option
 @run_options
-def self_improve(seed_data, held_out_path, held_out_n, resume, thread, db, config_file, sets, no_cache, out, **named):
+def self_improve(seed_data, task_path, split, held_out_path, held_out_n, resume, thread, db, config_file, sets, no_cache, out,
+                 **named):
     """I-SHEEP: the policy writes, answers, rates and trains on its own data from seed tasks, round after round."""
     def start():
         if not seed_data:
@@ -990,7 +1013,10 @@ def self_improve(seed_data, held_out_path, held_out_n, resume, thread, db, confi
         named["run_dir"] = run_dir(out, "self-improve")
         ctx = build_context(config_file, sets, named, no_cache=no_cache)
         try:
-            task = self_improve_inputs(seed_data, held_out_path, held_out_n, ctx.seed)
+            if task_path and held_out_path:
+                raise ValueError("give --task or --held-out, not both: a task brings its own held-out items")
+            n = 10 if held_out_n is None and not task_path else held_out_n
+            task = self_improve_inputs(seed_data, held_out_path, n, ctx.seed, task_path, split)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         return task, ctx, (f"{len(task['seeds'])} seed tasks, {len(task['held_out'])} held-out, "

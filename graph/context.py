@@ -49,8 +49,8 @@ class Context:
     retrieval_k: int = _f(10, describe="Passages information_retrieval returns after the dense rerank (10: chosen on the NQ dev suite's validation split; a call costs the same whatever k).")
     bm25_candidates: int = _f(1000, describe="BM25 candidates handed to the dense reranker.")
     demonstrations_per_call: int = _f(2, describe="Instruction-response pairs demonstration_generation writes per call.")
-    verify_samples: int = _f(8, describe="On a task with checks: responses demonstration_generation samples per instruction; those that pass every check are kept.")
-    demonstration_temperature: float = _f(0.7, describe="Sampling temperature of demonstration_generation (above 0, so its samples differ).")
+    verify_samples: int = _f(8, describe="On a task with checks: responses demonstration_generation (and self-improve's respond stage) samples per instruction; those that pass every check are kept.")
+    demonstration_temperature: float = _f(0.7, describe="Sampling temperature of demonstration_generation and of self-improve's verified answers (above 0, so its samples differ).")
     qa_passages: int = _f(2, describe="Retrieved passages that ground question_answering when no teacher is set.")
     memory_k: int = _f(2, describe="Rows memory_search returns from the instruction memory bank.")
     apis: list = _f(describe="The APIs the optimizer may call: its prompt lists only these and the parser accepts only these.",

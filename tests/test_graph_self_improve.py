@@ -227,3 +227,61 @@ def test_settings_are_checked_and_each_one_is_read():
         Context.build(isheep_setting="both")
     with pytest.raises(ConfigError, match="isheep_data_size=0: must be >= 1"):
         Context.build(isheep_data_size=0)
+
+
+LOWER = [{"id": "change_case:english_lowercase", "kwargs": {}}]
+LOWER_WORDS = "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed."
+
+
+def test_with_checks_new_tasks_carry_them_and_the_verifier_decides_before_the_self_assessment(tmp_path, models, trainer,
+                                                                                                monkeypatch):
+    from scoring.verify import failed_checks
+
+    plain = models.reply
+    samples = []
+
+    def reply(spec, messages):
+        text = messages[-1]["content"]
+        if text.endswith(LOWER_WORDS):  # a verified answer: every other sample is in lowercase
+            samples.append(text)
+            if "rivers" in text:
+                return "The Nile And The Danube."  # never passes: the task is dropped, with the failing check
+            return "the answer, all in lowercase." if len(samples) % 2 == 0 else "The Answer."
+        return plain(spec, messages)
+
+    monkeypatch.setattr(models, "reply", reply)
+    # keywords:frequency without its kwargs cannot be stated in words: never attached
+    sets = [LOWER, [{"id": "keywords:frequency", "kwargs": {}}]]
+    store = RunStore(tmp_path / "runs.sqlite")
+    _, values = store.start("self-improve", {"name": "toy", "seeds": SEEDS, "held_out": HELD_OUT, "check_sets": sets},
+                            context(tmp_path, isheep_iterations=1, verify_samples=4))
+    it = values["report"]["iterations"][0]
+    data = lines(tmp_path / "run" / "iter1" / "dataset.jsonl")
+    assert data and all(r["instruction"].endswith(" " + LOWER_WORDS) and r["checks"] == LOWER for r in data)
+    assert all(failed_checks(r["checks"], r["response"]) == [] for r in data)
+    assert trainer.calls[0]["rows"] == [r["instruction"] for r in data]
+    assert len(samples) == 4 * it["counts"]["after_heuristics"]  # verify_samples answers per task
+    dropped = lines(tmp_path / "run" / "iter1" / "dropped_respond.jsonl")
+    assert [d["reason"] for d in dropped if "rivers" in d["instruction"]] == [
+        "verify: no sample of 4 passed (failing: change_case:english_lowercase x4)"]
+    verified = next(s for s in it["funnel"] if s["step"].startswith("verified"))
+    assert verified["pass_rate_by_check"]["change_case:english_lowercase"] < 1 and verified["samples"] == len(samples)
+    # the verifier decided first: the rivers task (self-rated 7, below the threshold) was never rated
+    assert not any("rivers" in m[-1]["content"] for m in models.by_spec["fake:policy"].history
+                   if m[-1]["content"].startswith("Rate the response"))
+    # no held-out instruction entered the data
+    assert not {h["instruction"] for h in HELD_OUT} & {r["instruction"].split(" Your entire")[0] for r in data}
+    assert "## Verified answers: samples that passed, by check" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_task_checks_apply_to_every_new_task_and_unstatable_sets_alone_are_an_error():
+    from graph.self_improve.graph import constrain
+
+    rows = [{"instruction": "Name a river."}, {"instruction": "Name a mountain."}]
+    out, usable = constrain(rows, [], LOWER, seed=0)
+    assert usable == 0 and [r["instruction"] for r in out] == ["Name a river.", "Name a mountain."]
+    assert all(r["checks"] == LOWER for r in out)
+    out, usable = constrain(rows, [LOWER, LOWER], [], seed=0)
+    assert usable == 1 and out[0]["instruction"] == f"Name a river. {LOWER_WORDS}"
+    with pytest.raises(ValueError, match="give the task checks of its own"):
+        constrain(rows, [[{"id": "keywords:frequency", "kwargs": {}}]], [], seed=0)

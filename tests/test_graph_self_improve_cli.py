@@ -78,3 +78,31 @@ def test_bad_input_says_what_to_do(files):
     assert result.exit_code != 0 and "5 seed tasks cannot give 5 held-out instructions" in result.output
     result = CliRunner().invoke(self_improve, ["--seed-data", str(seeds), "--set", "density_clusters=3", *FAKES])
     assert result.exit_code != 0 and "density_clusters is a setting of isheep_density, which is off" in result.output
+
+
+def test_a_task_with_checks_gives_held_out_items_and_check_sets(files):
+    tmp, seeds, _ = files
+    task = tmp / "lower.yaml"
+    task.write_text("""name: lower
+checks:
+- id: change_case:english_lowercase
+observed:
+- instruction: Describe a cat in two sentences. Wrap your entire response with double quotation marks.
+  checks:
+  - id: startend:quotation
+- Describe a dog.
+held_out:
+- instruction: Describe a horse.
+- instruction: Describe a cow. End your response with "Moo."
+  checks:
+  - id: startend:end_checker
+    kwargs: {end_phrase: Moo.}
+""")
+    got = inputs(str(seeds), None, None, 0, str(task))
+    lower, quote = {"id": "change_case:english_lowercase", "kwargs": {}}, {"id": "startend:quotation", "kwargs": {}}
+    assert [h["instruction"] for h in got["held_out"]] == ["Describe a horse.", 'Describe a cow. End your response with "Moo."']
+    assert got["checks"] == [lower] and got["held_out"][0]["checks"] == [lower]
+    assert got["check_sets"] == [[quote, lower], [lower]]  # from the observed instructions, never the held-out ones
+    assert len(got["seeds"]) == len(SEEDS)
+    both = CliRunner().invoke(self_improve, ["--seed-data", str(seeds), "--task", str(task), "--held-out", str(task), *FAKES])
+    assert both.exit_code != 0 and "give --task or --held-out, not both" in both.output

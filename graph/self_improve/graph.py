@@ -6,8 +6,12 @@ finished stage of the last iteration and never runs a finished one again:
 generate  the current model writes new tasks (instruction + optional input) in context from a
           sample of the seed pool (tools.self_instruct, SELF_INSTRUCT_PROMPT)
 filter    Self-Instruct's heuristics: length, banned words, punctuation / non-English start, leaked
-          prompt markers, ROUGE-L > isheep_max_rouge against the seeds and every earlier task
-respond   the current model answers each task zero-shot; empty answers are dropped
+          prompt markers, ROUGE-L > isheep_max_rouge against the seeds and every earlier task;
+          then, on a run with checks, each task gets its constraints (below)
+respond   the current model answers each task zero-shot; empty answers are dropped. A task with
+          checks is answered verify_samples times (demonstration_temperature) and keeps its first
+          answer that passes every check (rejection sampling: the verifier decides first, the
+          self-assessment second); a task no sample passes is dropped with the failing checks
 assess    the current model rates each pair 1-10 for quality and following (scoring.assess; by
           log-probs where the backend gives them)
 select    both ratings >= assess_threshold; then perplexity <= max_perplexity (isheep_perplexity)
@@ -18,6 +22,12 @@ evaluate  the new model against the base policy on the held-out instructions, th
           evaluation harness (graph.evaluate.graph.evaluate_updates: verifiers where items carry
           answers/checks, else the pairwise judge in both orders)
 -> generate (next iteration, with the model just trained) | report (graph/self_improve_report.py)
+
+Checks (a task file's, ``cli.py self-improve --task``): ``checks`` apply to every instruction
+(the task's own, which its instructions need not state); ``check_sets`` are constraints written
+into new instructions: each new task gets one set, seeded, appended in IFEval's own words
+(``scoring.verify.describe_checks``) and attached as its checks. The sets come from the task's
+observed instructions, never from its held-out ones.
 
 Every iteration keeps its files in ``<run_dir>/iter<N>/``: candidates.jsonl, pairs.jsonl (rated),
 dataset.jsonl (trained on), dropped_<stage>.jsonl (each with its reason), sft/adapter, eval/.
@@ -46,6 +56,8 @@ class SelfImproveInput(TypedDict, total=False):
     name: str  # a name for the run's reports (e.g. the seed file's stem)
     seeds: list[dict]  # the seed pool: {"instruction", "input"?, "output"?, "id"?} (tools.self_instruct.as_task)
     held_out: list  # held-out instructions (str) or {"instruction", "answers"?, "checks"?}
+    checks: list[dict]  # checks every answer must pass (a task's own); see the module docstring
+    check_sets: list[list[dict]]  # constraints to write into new instructions (from observed ones)
 
 
 class SelfImproveOutput(TypedDict, total=False):
@@ -117,8 +129,46 @@ def filter_tasks(state: SelfImproveState, ctx: Context) -> dict:
     pool = [s["instruction"] for s in state["seeds"]] + [t for r in state.get("iterations") or [] for t in r["instructions"]]
     kept, dropped, log = heuristic_filters(state["rows"], pool, max_rouge=ctx.isheep_max_rouge)
     _record_drops(ctx, i, "filter", dropped)
-    return {"rows": kept, "instructions": [r["instruction"] for r in kept],
-            "log": [{"iteration": i, "stage": "filter", **e} for e in log]}
+    instructions = [r["instruction"] for r in kept]  # the pool grows by the tasks as written
+    log = [{"iteration": i, "stage": "filter", **e} for e in log]
+    if state.get("checks") or state.get("check_sets"):
+        kept, used = constrain(kept, state.get("check_sets") or [], state.get("checks") or [], seed=ctx.seed * 1000 + i)
+        log.append(_entry(i, "filter", f"constraints attached ({used} usable check sets)", len(kept), len(kept)))
+    return {"rows": kept, "instructions": instructions, "log": log}
+
+
+def usable_check_sets(check_sets: list[list[dict]]) -> list[tuple[list[dict], str]]:
+    """(checks, their sentence) for each set IFEval can state in words without a prompt of its own
+    (a check such as repeat_prompt needs the original prompt: such sets are left out)."""
+    from scoring.verify import describe_checks
+
+    out, seen = [], set()
+    for checks in check_sets:
+        words = describe_checks(checks)
+        if not checks or any(w == c.get("id") for w, c in zip(words, checks)):
+            continue
+        key = repr(checks)
+        if key not in seen:
+            seen.add(key)
+            out.append((list(checks), " ".join(words)))
+    return out
+
+
+def constrain(rows: list[dict], check_sets: list[list[dict]], shared: list[dict], *, seed: int) -> tuple[list[dict], int]:
+    """Each row with one of the usable ``check_sets`` written into its instruction (seeded choice)
+    and attached, plus the ``shared`` checks; (rows, number of usable sets)."""
+    import random
+
+    usable, rng = usable_check_sets(check_sets), random.Random(seed)
+    if check_sets and not usable and not shared:
+        raise ValueError("none of the observed instructions' checks can be written into a new instruction "
+                         "(each needs its own prompt, e.g. repeat_prompt): give the task checks of its own")
+    out = []
+    for row in rows:
+        checks, words = rng.choice(usable) if usable else ([], "")
+        text = f"{row['instruction'].rstrip()} {words}" if words else row["instruction"]
+        out.append({**row, "instruction": text, "checks": checks + [c for c in shared if c not in checks]})
+    return out, len(usable)
 
 
 @node("respond")
@@ -128,16 +178,62 @@ def respond(state: SelfImproveState, ctx: Context) -> dict:
     from tools.self_instruct import filter_empty_outputs
 
     i, rows = state["iteration"], state["rows"]
-    answers = load_model(ctx, state["model"]).complete(
-        [instruction_of(r) for r in rows], max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature,
-        seed=ctx.seed, batch_size=ctx.batch_size) if rows else []
-    pairs = [{"type": "demonstration", "source": "self-instruct", "instruction": r["instruction"], "input": r.get("input", ""),
-              "response": a.strip(), "provenance": {**{k: v for k, v in r["provenance"].items() if k != "raw"},
-                                                    "answered_by": state["model"]}}
-             for r, a in zip(rows, answers)]
+    llm = load_model(ctx, state["model"])
+    free = [r for r in rows if not r.get("checks")]
+    answers = dict(zip(map(id, free), llm.complete(
+        [instruction_of(r) for r in free], max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature,
+        seed=ctx.seed, batch_size=ctx.batch_size))) if free else {}
+    verified, failed, log = verified_answers(ctx, llm, [r for r in rows if r.get("checks")], i)
+    answers.update(verified)
+
+    def pair(r, a):
+        extra = {"checks": r["checks"]} if r.get("checks") else {}
+        return {"type": "demonstration", "source": "self-instruct", "instruction": r["instruction"], "input": r.get("input", ""),
+                "response": a.strip(), **extra, "provenance": {**{k: v for k, v in r["provenance"].items() if k != "raw"},
+                                                               "answered_by": state["model"], **({"verified": True} if extra else {})}}
+
+    pairs = [pair(r, answers[id(r)]) for r in rows if id(r) in answers]
     kept, dropped = filter_empty_outputs(pairs)
+    dropped = failed + list(dropped)
     _record_drops(ctx, i, "respond", dropped)
-    return {"rows": kept, "log": [_entry(i, "respond", "non-empty answer", len(pairs), len(kept), dropped)]}
+    return {"rows": kept, "log": log + [_entry(i, "respond", "non-empty answer", len(pairs), len(kept), dropped)]}
+
+
+def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tuple[dict, list, list]:
+    """Rejection sampling for the rows that carry checks: ``verify_samples`` answers each
+    (``demonstration_temperature``), the first that passes every check is kept. ({id(row): answer},
+    [(row, why)] for rows no sample passed, log entries with the pass rate by check)."""
+    from llms.base import SamplingParams
+    from records import instruction_of
+    from scoring.verify import failed_checks
+
+    if not rows:
+        return {}, [], []
+    params = SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+                            n=ctx.verify_samples, seed=ctx.seed * 1000 + iteration)
+    samples = llm.generate([instruction_of(r) for r in rows], params, batch_size=ctx.batch_size)
+    answers, failed, by_check, passed = {}, [], {}, 0
+    for row, gens in zip(rows, samples):
+        failing = {}
+        for g in gens:
+            bad = failed_checks(row["checks"], g.text, prompt=instruction_of(row)) if g.text.strip() else ["empty response"]
+            passed += not bad
+            for c in row["checks"]:
+                hit = by_check.setdefault(c["id"], [0, 0])
+                hit[0] += c["id"] not in bad
+                hit[1] += 1
+            for cid in bad:
+                failing[cid] = failing.get(cid, 0) + 1
+            if not bad and id(row) not in answers:
+                answers[id(row)] = g.text
+        if id(row) not in answers:
+            failed.append((row, f"verify: no sample of {len(gens)} passed (failing: "
+                                f"{', '.join(f'{k} x{v}' for k, v in failing.items())})"))
+    total = sum(len(g) for g in samples)
+    entry = _entry(iteration, "respond", f"verified: a sample of {ctx.verify_samples} passes every check", len(rows),
+                   len(answers), failed, samples_passed=passed, samples=total,
+                   pass_rate_by_check={k: round(a / b, 4) for k, (a, b) in sorted(by_check.items())})
+    return answers, failed, [entry]
 
 
 @node("assess")

@@ -42,7 +42,9 @@ def rating_summary(rows: list[dict]) -> dict:
 def funnel(log: list[dict], iteration: int) -> list[dict]:
     """Rows kept after each stage and filter of one iteration, in order."""
     return [{"stage": e["stage"], "step": e["step"], "in": e["in"], "kept": e["kept"], "dropped": e["dropped"],
-             "examples": e.get("examples") or []} for e in log if e["iteration"] == iteration]
+             "examples": e.get("examples") or [],
+             **{k: e[k] for k in ("samples", "samples_passed", "pass_rate_by_check") if k in e}}
+            for e in log if e["iteration"] == iteration]
 
 
 def _count(steps: list[dict], stage: str) -> int | None:
@@ -78,6 +80,7 @@ def build(state: dict, ctx: Context) -> dict:
         [f"reward model {ctx.reward_model}" if ctx.reward_model else f"pairwise judge {ctx.judge} in both orders"]
     rep = {"name": state.get("name") or "self-improve", "run_dir": str(Path(ctx.run_dir).resolve()),
            "seeds": len(state.get("seeds") or []), "held_out": len(state.get("held_out") or []),
+           "checks": {"every_instruction": state.get("checks") or [], "check_sets": len(state.get("check_sets") or [])},
            "settings": {"policy": ctx.policy, "judge": ctx.judge, "judge_mode": ctx.judge_mode,
                         "judge_reading": ctx.judge_reading, "setting": ctx.isheep_setting,
                         "iterations": ctx.isheep_iterations, "data_size": ctx.isheep_data_size,
@@ -144,6 +147,13 @@ def markdown(rep: dict) -> str:
             eg = "; ".join(f"{x['instruction'][:60]!r}: {x['reason']}" for x in st["examples"][:2]) or ""
             lines.append(f"| {it['iteration']} | {st['stage']} | {st['step']} | {st['in']} | {st['kept']} | "
                          f"{st['dropped']} | {eg.replace('|', '/')} |")
+    rates = [(it["iteration"], st) for it in rep["iterations"] for st in it["funnel"] if st.get("pass_rate_by_check")]
+    if rates:
+        lines += ["", "## Verified answers: samples that passed, by check", "",
+                  "| iteration | samples passed (all checks) | pass rate by check |", "|---|---|---|"]
+        for i, st in rates:
+            by = ", ".join(f"{k} {v:.0%}" for k, v in st["pass_rate_by_check"].items())
+            lines.append(f"| {i} | {st['samples_passed']} / {st['samples']} | {by} |")
     lines += ["", "## Self-assessment ratings (min / median / max)", "", "| iteration | quality | following | unrated |",
               "|---|---|---|---|"]
     for it in rep["iterations"]:
