@@ -19,15 +19,23 @@ def items_of(held_out: list) -> list[dict]:
     return items
 
 
-def answer(ctx: Context, spec: str, prompts: list) -> list[str]:
-    """Greedy (or ``ctx.temperature``) answers of ``spec`` to ``prompts``, ``eval_max_new_tokens`` long."""
+def answer_tokens(ctx: Context, items: list[dict]) -> int:
+    """How long an answer to these held-out items may be: ``checks_max_new_tokens`` where an item
+    carries checks (a constraint on length or on the ending needs room), else ``eval_max_new_tokens``."""
+    return ctx.checks_max_new_tokens if any(it.get("checks") for it in items) else ctx.eval_max_new_tokens
+
+
+def answer(ctx: Context, spec: str, prompts: list, *, max_new_tokens: int | None = None) -> list[str]:
+    """Greedy (or ``ctx.temperature``) answers of ``spec`` to ``prompts``, ``max_new_tokens`` long
+    (default ``eval_max_new_tokens``)."""
     llm = load_model(ctx, spec)
-    return llm.complete(prompts, max_new_tokens=ctx.eval_max_new_tokens, temperature=ctx.temperature,
+    return llm.complete(prompts, max_new_tokens=max_new_tokens or ctx.eval_max_new_tokens, temperature=ctx.temperature,
                         seed=ctx.seed, batch_size=ctx.batch_size)
 
 
 def original_answers(ctx: Context, held_out: list) -> list[str]:
-    return answer(ctx, ctx.policy, [it["instruction"] for it in items_of(held_out)])
+    items = items_of(held_out)
+    return answer(ctx, ctx.policy, [it["instruction"] for it in items], max_new_tokens=answer_tokens(ctx, items))
 
 
 def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, list]:
@@ -82,7 +90,7 @@ def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, origin
     for spec in dict.fromkeys(spec for spec, _ in prompts):
         ask = [p for p in dict.fromkeys(p for s, ps in prompts if s == spec for p in ps) if (spec, p) not in known]
         if ask:
-            known.update(zip([(spec, p) for p in ask], answer(ctx, spec, ask)))
+            known.update(zip([(spec, p) for p in ask], answer(ctx, spec, ask, max_new_tokens=answer_tokens(ctx, items))))
     return [[known[(spec, p)] for p in ps] for spec, ps in prompts]
 
 

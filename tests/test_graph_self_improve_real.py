@@ -57,3 +57,43 @@ def test_two_real_iterations_write_two_adapters_and_a_measured_report(tmp_path, 
     md = (out / "report.md").read_text()
     assert md.startswith("# Self-improve (I-SHEEP): 2 iteration(s), one_base, seed_tasks")
     assert report["outcome"]["text"] in md
+
+
+def test_a_real_run_with_checks_trains_on_verified_answers_only(tmp_path, smollm, shared_data, monkeypatch):
+    from scoring.verify import failed_checks
+
+    monkeypatch.setenv("ADS_THREADS", "1")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    # a constraint the 135M policy meets in some samples and misses in others
+    task = tmp_path / "short.yaml"
+    task.write_text("""name: short-answers
+observed:
+- instruction: Describe the sea. Answer with less than 12 words.
+  checks:
+  - id: length_constraints:number_words
+    kwargs: {relation: less than, num_words: 12}
+held_out:
+- instruction: Describe a forest. Answer with less than 12 words.
+  checks:
+  - id: length_constraints:number_words
+    kwargs: {relation: less than, num_words: 12}
+""")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(self_improve, [
+        "--seed-data", str(shared_data / "self-instruct" / "seed_tasks.jsonl"), "--task", str(task), "--iterations", "1",
+        "--data-size", "6", "--threshold", "1", "--recipe", str(recipe), "--out", str(out), "--db", str(tmp_path / "ck.sqlite"),
+        "--set", "isheep_examples=2", "--set", "max_new_tokens=40", "--set", "checks_max_new_tokens=24",
+        "--set", "verify_samples=3"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    report = json.loads((out / "report.json").read_text())
+    it = report["iterations"][0]
+    data = [json.loads(x) for x in (out / "iter1" / "dataset.jsonl").read_text().splitlines()]
+    trained = json.loads((out / "iter1" / "sft" / "adapter" / "adapter_config.json").read_text())
+    assert trained and it["counts"]["trained_on"] == len(data) > 0
+    words = "Answer with less than 12 words."
+    for row in data:  # every trained row states its constraint and its response passes it
+        assert row["instruction"].endswith(words) and failed_checks(row["checks"], row["response"]) == []
+    verified = next(s for s in it["funnel"] if s["step"].startswith("verified"))
+    assert verified["samples"] == 3 * verified["in"] and 0 < verified["samples_passed"] <= verified["samples"]
+    assert report["judge"] == ["verifier (answers / IFEval checks)"]

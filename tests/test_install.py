@@ -36,7 +36,8 @@ def declared() -> list[Requirement]:
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
+    extras = project["optional-dependencies"]
+    return [Requirement(r) for r in project["dependencies"] + extras["dev"] + extras["distributed"]]
 
 
 def test_every_declared_dependency_is_locked_inside_its_range():

@@ -54,7 +54,7 @@ def _keep(pair: dict) -> bool:
 
 def sampling(ctx) -> llms.SamplingParams:
     # One pair per sample: stop where the model starts a second one.
-    return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+    return llms.SamplingParams(max_new_tokens=ctx.checks_max_new_tokens, temperature=ctx.demonstration_temperature,
                                n=ctx.demonstrations_per_call, seed=ctx.seed, stop=("\nInstruction:",))
 
 

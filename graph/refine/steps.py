@@ -84,7 +84,7 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
 def data_key(task: str, updated: dict, ctx: Context) -> str:
     """What decides a reward: the task, the updated policy (its data), the evaluation settings."""
     body = {"task": task, "policy": ctx.policy, "updated": {k: v for k, v in updated.items() if k not in ("rows_dropped",)},
-            "eval": [ctx.eval_max_new_tokens, ctx.temperature, ctx.seed, ctx.judge_mode, ctx.judge, ctx.judge_reading,
+            "eval": [ctx.eval_max_new_tokens, ctx.checks_max_new_tokens, ctx.temperature, ctx.seed, ctx.judge_mode, ctx.judge, ctx.judge_reading,
                      ctx.reward_model, ctx.dtype, ctx.prompts.get("ICL_PROMPT"),
                      ctx.prompts.get("ICL_KNN_PROMPT"), ctx.knn_rows]}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

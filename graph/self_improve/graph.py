@@ -209,7 +209,7 @@ def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tup
 
     if not rows:
         return {}, [], []
-    params = SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+    params = SamplingParams(max_new_tokens=ctx.checks_max_new_tokens, temperature=ctx.demonstration_temperature,
                             n=ctx.verify_samples, seed=ctx.seed * 1000 + iteration)
     samples = llm.generate([instruction_of(r) for r in rows], params, batch_size=ctx.batch_size)
     answers, failed, by_check, passed = {}, [], {}, 0
