@@ -530,10 +530,14 @@ train_options = _options(
                  help="Rows (pairs for dpo) per optimizer step: accumulated over the recipe's per-device batch."),
     click.option("--max-length", type=int, default=None, help="Tokens per row; longer rows are truncated."),
     click.option("--merge", is_flag=True, default=None, help="Also save base+adapter merged (out/merged)."),
+    click.option("--save-steps", type=click.IntRange(min=0), default=None,
+                 help="Checkpoint every N steps; run the same command again after a kill to resume from the last one "
+                      "(recipe default 10; 0: no checkpoints)."),
 )
 
 
-def _train(method: str, data, base, out, recipe, epochs, steps, lr, batch_size, max_length, merge, **extra) -> None:
+def _train(method: str, data, base, out, recipe, epochs, steps, lr, batch_size, max_length, merge, save_steps,
+           **extra) -> None:
     from trainers.formats import read_rows
     from trainers.recipe import RecipeError, load_recipe
 
@@ -545,6 +549,8 @@ def _train(method: str, data, base, out, recipe, epochs, steps, lr, batch_size, 
             raise RecipeError(f"--batch-size {batch_size}: give a positive multiple of the recipe's "
                               f"per_device_train_batch_size ({per_device})")
         cfg["gradient_accumulation_steps"] = batch_size // per_device
+    if save_steps is not None:
+        cfg.update(save_strategy="steps", save_steps=save_steps) if save_steps else cfg.update(save_strategy="no")
     rows = read_rows(data, method)
     if method == "sft":
         from trainers.sft import run_sft as run
@@ -1061,7 +1067,8 @@ class SeedProgress:
                 score = "-" if d["score"] is None else f"{d['score']:.3f}"
                 detail = (f"seed {self.done}/{self.total}: kept {d['kept_pair']} score {score} "
                           f"({'better than base' if d['improved'] else 'base kept'}; sampled {', '.join(d['sampled']) or '-'}; "
-                          f"unparsable {d['unparsable']}; memory +{d['memory_added']})")
+                          f"unparsable {d['unparsable']}; failed checks {d.get('failed_checks', 0)}; "
+                          f"memory +{d['memory_added']})")
         elif node == "finish":
             detail = ", ".join(Path(p).name for p in (update.get("outputs") or {}).values())
         elif node == "train":

@@ -306,3 +306,54 @@ def test_held_out_comparison_trains_curated_seed_and_random_and_evaluates_them(t
     methods = {m["method"]: m for m in rep["evaluation"]["methods"]}
     assert set(methods) == {"curated", "seed", "random"} and all(m["n"] == 2 for m in methods.values())
     assert (tmp_path / "run" / "eval" / "eval_report.md").exists()
+
+
+def test_with_checks_the_verifier_decides_before_the_judge(tmp_path, star_models):
+    """A seed that must be all lowercase: the base pair's own response fails, every sampled answer is
+    checked; only candidates with a passing answer are scored, and the rewrites state the check."""
+    policy, _ = star_models
+    lower = [{"id": "change_case:english_lowercase", "kwargs": {}}]
+    words = "Your entire response should be in English, and in all lowercase letters. No capital letters are allowed."
+    answered = []
+
+    def model(messages):
+        system, user = messages[0]["content"], messages[-1]["content"]
+        if user.startswith("[User Question]") or user.startswith("Rewrite the instruction"):
+            return agent_model(messages)
+        answered.append(user)
+        if system == prompts.STAR_SYSTEM_EXPERT:  # every other sample in lowercase
+            return "expert answer, in lowercase." if len(answered) % 2 == 0 else "EXPERT Answer."
+        return agent_model(messages)  # capitals: never passes
+
+    policy.respond = model
+    seeds = [{"instruction": "Name three primary colors.", "output": "Red, blue and yellow.", "checks": lower}]
+    ctx = star_context(tmp_path, star_m=0, star_l=0, verify_samples=4,
+                       star_base_pairs=["keep+seed", "keep+steps", "clarify+expert", "keep+expert"])
+    _, _, values = run(tmp_path, ctx, seeds)
+    record = json.loads((tmp_path / "run" / "seeds" / "00000.json").read_text())
+    cands = record["candidates"]
+    assert cands[0]["status"] == "failed checks" and "change_case:english_lowercase x1" in cands[0]["reason"]
+    ok = [c for c in cands if c["status"] == "ok"]
+    assert [c["pair"] for c in ok] == ["clarify+expert", "keep+expert"]
+    assert all(c["response"] == "expert answer, in lowercase." for c in ok)
+    assert cands[1]["status"] == "failed checks" and "x4" in cands[1]["reason"]  # keep+steps: 4 samples, none passed
+    assert all(c.get("score") is None for c in cands if c["status"] != "ok")
+    for c in cands:  # a rewrite states the seed's check; the seed's own instruction is left as it is
+        if c["models"]["instruction"] and c["status"] == "ok":
+            assert c["instruction"].endswith(words)
+    # the reference is the first candidate that passed (the base pair's own failed): it scores 0.5
+    assert ok[0]["verdict"] == "reference" and ok[1]["verdict"] in ("A", "B", "tie")
+    kept = cands[record["kept"]]
+    assert kept["status"] == "ok" and kept["response"] == "expert answer, in lowercase."
+    assert values["report"]["counts"]["failed_checks"] == sum(c["status"] == "failed checks" for c in cands) > 0
+    samples = [p for p in policy.params if p.n == 4]
+    assert samples, "sampling response agents answer verify_samples times on a seed with checks"
+
+
+def test_a_seed_with_a_bad_check_is_refused_naming_the_item():
+    from graph.star_agents.graph import check_seeds
+    from scoring.verify import CheckError
+
+    with pytest.raises(CheckError, match=r"seeds.json: item 1: check 1: .*change_case:english_lowercase"):
+        check_seeds([{"instruction": "a", "output": "b"},
+                     {"instruction": "c", "output": "d", "checks": [{"id": "change_case:english_lowercas"}]}], "seeds.json")

@@ -72,6 +72,10 @@ def check_seeds(rows: list, where: str = "seeds") -> list[dict]:
             keys = sorted(row) if isinstance(row, dict) else type(row).__name__
             raise SeedError(f"{where}: item {i}: needs a non-empty instruction (or question) and output (or response); "
                             f"it has {keys}")
+        if row.get("checks") is not None:
+            from scoring.verify import validate_checks
+
+            row["checks"] = validate_checks(row["checks"], where=f"{where}: item {i}")
     return rows
 
 
@@ -124,7 +128,9 @@ def seed(state: StarState, ctx: Context) -> dict:
         "index": index, "kept_pair": kept["pair"] if kept else None, "score": kept["score"] if kept else None,
         "improved": bool(kept and kept["source"] != "base"), "score_kind": record["score_kind"],
         "sampled": [p for p, _ in record["sampled"]], "candidates": len(record["candidates"]),
-        "unparsable": sum(c["status"] != "ok" for c in record["candidates"]), "memory_added": record["memory_added"]}]}
+        "unparsable": sum(c["status"] == "unparsable" for c in record["candidates"]),
+        "failed_checks": sum(c["status"] == "failed checks" for c in record["candidates"]),
+        "memory_added": record["memory_added"]}]}
 
 
 @node("finish")

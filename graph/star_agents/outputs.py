@@ -56,7 +56,8 @@ def counts(recs: list[dict]) -> dict:
     kept = [r["candidates"][r["kept"]] for r in recs if r["kept"] is not None]
     return {"seeds": len(recs), "candidates": len(cands),
             "generated": sum(1 for c in cands if any(c["models"].values())),
-            "unparsable": sum(1 for c in cands if c["status"] != "ok"),
+            "unparsable": sum(1 for c in cands if c["status"] not in ("ok", "failed checks")),
+            "failed_checks": sum(1 for c in cands if c["status"] == "failed checks"),
             "scored": sum(1 for c in cands if c.get("score") is not None),
             "kept": len(kept), "improved": sum(1 for c in kept if c["source"] != "base"),
             "kept_by_pair": {p: sum(1 for c in kept if c["pair"] == p) for p in sorted({c["pair"] for c in kept})},
@@ -108,7 +109,7 @@ def markdown(report: dict) -> str:
     lines = [f"# Star-Agents on {report['source']}: {c['kept']} rows kept of {c['seeds']} seeds, "
              f"{c['improved']} better than the base pair's sample", "",
              f"- candidates {c['candidates']} (model-written {c['generated']}), unparsable {c['unparsable']}, "
-             f"scored {c['scored']}, memory-bank rows added {c['memory_added']}",
+             f"failed the seeds' checks {c.get('failed_checks', 0)}, scored {c['scored']}, memory-bank rows added {c['memory_added']}",
              f"- kept by pair: {', '.join(f'{k} {v}' for k, v in c['kept_by_pair'].items()) or 'none'}",
              f"- score: {', '.join(f'{k} ({v} seeds)' for k, v in report['score_kinds'].items())}",
              f"- policy `{s['policy']}`, judge `{s['judge']}`, large model `{s['star_large_model']}`, "

@@ -13,6 +13,14 @@ candidate's instruction: does the new pair answer its own instruction better tha
 would? Without ``star_large_model``, or where eq. 5 is undefined for a seed (its largest IFD
 difference <= 0), the score is the judge's verdict alone and ``score_kind`` says so. The best
 score is kept; a tie goes to the earlier candidate, so the base sample stays unless beaten.
+
+Checks: a seed row may carry ``checks`` (IFEval objects, as in a task file). Then the verifier
+decides before the judge: a rewritten instruction gets the checks stated after it in IFEval's own
+words (``scoring.verify.describe_checks``, unless it already says them); a sampling response agent
+answers ``verify_samples`` times and its first answer that passes every check is the candidate's;
+a candidate with no passing answer (the seed's own response included) is ``failed checks``, with
+the failing checks, and is neither scored nor kept; where the first base pair's failed, the first
+candidate that passed is the judge's reference.
 """
 
 from __future__ import annotations
@@ -64,9 +72,37 @@ def _messages(ctx: Context, agent: Agent, user: str) -> list[dict]:
     return [{"role": "system", "content": ctx.prompt(agent.prompt)}, {"role": "user", "content": user}]
 
 
+def with_checks(instruction: str, checks: list[dict]) -> str:
+    """The instruction with its checks stated after it in IFEval's words, unless it says them already."""
+    from scoring.verify import describe_checks
+
+    words = [w for w, c in zip(describe_checks(checks), checks) if w != c.get("id") and w not in instruction]
+    return " ".join([instruction.rstrip(), *words]) if words else instruction
+
+
+def verify_candidate(c: dict, checks: list[dict], answers: list[str]) -> None:
+    """The candidate's response: the first of ``answers`` that passes every check, else status
+    ``failed checks`` with the failing checks counted over the answers."""
+    from scoring.verify import failed_checks
+
+    failing = {}
+    for text in answers:
+        bad = failed_checks(checks, text, prompt=c["instruction"]) if text.strip() else ["empty response"]
+        if not bad:
+            c.update(response=text.strip(), checks_passed=True)
+            return
+        for cid in bad:
+            failing[cid] = failing.get(cid, 0) + 1
+    c.update(status="failed checks", reason=f"no answer of {len(answers)} passed the seed's checks (failing: "
+                                             f"{', '.join(f'{k} x{v}' for k, v in failing.items())})")
+
+
 def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str, str]], agents: dict) -> list[dict]:
-    """Each pair's candidate: its instruction agent rewrites the seed, its response agent answers."""
+    """Each pair's candidate: its instruction agent rewrites the seed, its response agent answers
+    (with the seed's checks: see the module docstring)."""
     from tools.demonstrations import generate
+
+    checks = seed.get("checks") or []
 
     prefix = ctx.prompt("STAR_REWRITE_REPLY_PREFIX")
     cands = []
@@ -83,8 +119,12 @@ def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str
             c["instruction"] = parse_rewrite(raw, prefix)
             if c["instruction"] is None:
                 c.update(status="unparsable", reason="no instruction in the rewrite", raw=raw[:500])
+            elif checks:
+                c["instruction"] = with_checks(c["instruction"], checks)
         if ra.kind == "seed":
             c["response"] = seed["response"]
+            if checks and c["status"] == "ok":
+                verify_candidate(c, checks, [seed["response"]])
         cands.append(c)
     # responses, batched per (model, sampling): agents that share a model differ by system prompt
     groups = defaultdict(list)
@@ -93,11 +133,15 @@ def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str
         if c["status"] == "ok" and ra.kind == "model":
             groups[(_spec(ctx, ra), ra.temperature, ra.top_p)].append((c, ra))
     for (spec, temperature, top_p), members in groups.items():
-        params = llms.SamplingParams(max_new_tokens=ctx.star_response_tokens, temperature=temperature, top_p=top_p,
-                                     seed=ctx.seed + index)
+        n = ctx.verify_samples if checks and temperature > 0 else 1  # greedy answers would all be the same
+        params = llms.SamplingParams(max_new_tokens=ctx.checks_max_new_tokens if checks else ctx.star_response_tokens,
+                                     temperature=temperature, top_p=top_p, seed=ctx.seed + index, n=n)
         gens = load_model(ctx, spec).generate([_messages(ctx, ra, c["instruction"]) for c, ra in members], params,
                                               batch_size=ctx.batch_size)
         for (c, _), g in zip(members, gens):
+            if checks:
+                verify_candidate(c, checks, [x.text for x in g])
+                continue
             c["response"] = g[0].text.strip()
             if not c["response"]:
                 c.update(status="unparsable", reason="empty response")
@@ -117,7 +161,9 @@ def score_candidates(ctx: Context, cands: list[dict]) -> str:
         both = [(c, v) for c, v in zip(live, large) if v is not None and c["ifd_small"] is not None]
         for (c, v), d in zip(both, dual_ifd([c["ifd_small"] for c, _ in both], [v for _, v in both])):
             c["ifd_large"], c["dual_ifd"] = v, d
-    ref = cands[0]
+    # the reference: the first base pair's sample; where it failed the seed's checks, the first
+    # candidate that passed them (so a seed whose own response fails can still be rewritten)
+    ref = next(iter(live), cands[0]) if cands[0]["status"] == "failed checks" else cands[0]
     others = [c for c in live if c is not ref]
     if ref["status"] == "ok":
         ref.update(judge=0.5, verdict="reference")
@@ -150,6 +196,8 @@ def best(cands: list[dict]) -> int | None:
 def run_seed(ctx: Context, index: int, seed_row: dict, probabilities: dict, agents: dict) -> dict:
     """The seed's record (see the module docstring)."""
     seed = {"instruction": instruction_of(seed_row), "response": response_of(seed_row)}
+    if seed_row.get("checks"):
+        seed["checks"] = list(seed_row["checks"])
     rng = random.Random(ctx.seed * 1_000_003 + index)
     neighbours = neighbour_pairs(ctx, seed["instruction"])
     sampled = sample_pairs(probabilities, [n["pair"] for n in neighbours], ctx.star_m, ctx.star_l, rng)
