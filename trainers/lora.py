@@ -17,6 +17,7 @@ from typing import Any
 from llms import ModelError, parse_spec
 from llms.registry import resolve_local
 
+from .checkpoints import Checkpoints, checkpoint_step, is_main_process
 from .recipe import load_recipe
 from .session import release, with_adapter
 
@@ -52,6 +53,11 @@ def begin(method: str, cfg: dict | None, recipe_path, out_dir, base: str, llm) -
     out_dir.mkdir(parents=True, exist_ok=True)
     release(llm)
     set_threads()  # $ADS_THREADS, else the cores other jobs leave free: oversubscribed steps stall
+    from transformers import set_seed
+
+    # the new adapter's A matrices are drawn at random before the trainer seeds anything: seeded
+    # here, the same recipe and rows give the same adapter (and a resumed run the same losses)
+    set_seed(int(rc.get("seed") or 0))
     return rc, out_dir, load_policy(base, rc)
 
 
@@ -88,10 +94,13 @@ def step_timer():
     class StepTimer(TrainerCallback):
         def __init__(self):
             self.seconds: list[float] = []
+            self.first_step: int | None = None  # the first step this process ran (> 1 after a resume)
             self._t = 0.0
 
         def on_step_begin(self, args, state, control, **kw):
             follow_threads()
+            if self.first_step is None:
+                self.first_step = state.global_step + 1
             self._t = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kw):
@@ -110,10 +119,11 @@ class RunLog:
     passes: list = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
-    def add_pass(self, name: str, rows: int, trainer, timer) -> None:
-        history = trainer.state.log_history
+    def add_pass(self, name: str, rows: int, trainer, timer, resumed_from: int | None = None) -> None:
+        history = trainer.state.log_history  # restored from the checkpoint too: losses of every step
         self.passes.append({
             "name": name, "rows": rows, "steps": trainer.state.global_step,
+            "resumed_from": resumed_from, "first_step": timer.first_step, "processes": trainer.args.world_size,
             "losses": [h["loss"] for h in history if "loss" in h],
             "step_seconds": [round(s, 4) for s in timer.seconds],
             "history": history,
@@ -135,16 +145,28 @@ class RunLog:
         return log
 
 
-def save_adapter(model, policy: Policy, out_dir: Path, log: RunLog, *, merge: bool = False) -> Path:
-    """Save the trained adapter (and, on request, base+adapter merged) in ``out_dir``; return the adapter."""
+def run_pass(trainer, timer, name: str, rows: int, log: RunLog, checkpoints: Checkpoints) -> None:
+    """Train one pass from its last checkpoint of this same training (from step 0 when none)."""
+    if not checkpoints.claimed:
+        trainer.accelerator.wait_for_everyone()  # every rank has decided where it resumes
+        checkpoints.claim()
+    resume = checkpoints.resume_from(name)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    log.add_pass(name, rows, trainer, timer, resumed_from=checkpoint_step(resume))
+
+
+def save_adapter(model, policy: Policy, out_dir: Path, log: RunLog, *, merge: bool = False,
+                 checkpoints: Checkpoints | None = None) -> Path:
+    """Save the trained adapter (and, on request, base+adapter merged) in ``out_dir``; return the
+    adapter. Under a distributed launch only the main process writes; the checkpoints go."""
     adapter_dir = out_dir / "adapter"
-    # DPO on a continued adapter adds a frozen "ref" copy; only the trained one is the policy.
-    model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
-    merged = merge_adapter(adapter_dir, out_dir / "merged", base_dir=policy.base_dir) if merge else None
-    log.save(out_dir, policy, adapter_dir, merged)
-    scratch = out_dir / "trainer"  # the trainers' output_dir: empty, since nothing is checkpointed
-    if scratch.is_dir() and not any(scratch.iterdir()):
-        scratch.rmdir()
+    if is_main_process():
+        # DPO on a continued adapter adds a frozen "ref" copy; only the trained one is the policy.
+        model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+        merged = merge_adapter(adapter_dir, out_dir / "merged", base_dir=policy.base_dir) if merge else None
+        log.save(out_dir, policy, adapter_dir, merged)
+    if checkpoints is not None:
+        checkpoints.clear()
     return adapter_dir
 
 

@@ -45,7 +45,15 @@ class Recipe:
         values.update(overrides)
         if values.get("bf16") is None:
             values["bf16"] = bf16_available()
+        if "use_cpu" not in values:  # so `accelerate launch` on a machine without CUDA trains on gloo
+            values["use_cpu"] = not cuda_available()
         return config_cls(output_dir=str(output_dir), **values)
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def bf16_available() -> bool:

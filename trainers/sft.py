@@ -5,6 +5,10 @@ prompt/completion, so the loss falls on the answer only; documents as plain lang
 text. A ``datasets.Dataset`` cannot hold both, so each format present is one pass of SFTTrainer
 over the same adapter: documents first, then pairs. (``assistant_only_loss`` is not used: it
 fails with SmolLM2's chat template, which has no generation markers.)
+
+Each pass checkpoints every ``save_steps`` steps; run again after a kill, it resumes from its last
+checkpoint (trainers.checkpoints). Under ``accelerate launch`` each process trains on its shard of
+the rows and the main one saves the adapter.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Iterable
 
 from llms import DEFAULT_POLICY
 
+from .checkpoints import Checkpoints, fingerprint
 from .formats import split_formats, to_sft_rows
-from .lora import RunLog, begin, save_adapter, step_timer
+from .lora import RunLog, begin, run_pass, save_adapter, step_timer
 from .recipe import share_steps
 
 
@@ -33,6 +38,7 @@ def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
     if not passes:
         raise ValueError("no rows to train on: pass curated rows (demonstrations, QA pairs, documents) or TRL rows")
     rc, out_dir, policy = begin("sft", cfg, recipe, out_dir, base, llm)
+    checkpoints = Checkpoints(out_dir, fingerprint("sft", base, rc.values, list(passes.items())))
     model = get_peft_model(policy.model, policy.peft_config) if policy.peft_config else policy.model
     log = RunLog("sft", base, rc)
     steps = share_steps(rc.get("max_steps"), {name: len(part) for name, part in passes.items()})
@@ -40,12 +46,11 @@ def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
         timer = step_timer()
         trainer = SFTTrainer(
             model=model,
-            args=rc.trainer_args(SFTConfig, out_dir / "trainer", max_steps=steps[name]),
+            args=rc.trainer_args(SFTConfig, checkpoints.pass_dir(name), max_steps=steps[name]),
             train_dataset=Dataset.from_list(part),
             processing_class=policy.tokenizer,
             callbacks=[timer],
         )
-        trainer.train()
-        log.add_pass(name, len(part), trainer, timer)
+        run_pass(trainer, timer, name, len(part), log, checkpoints)
         model = trainer.model
-    return save_adapter(model, policy, out_dir, log, merge=bool(rc.get("merge")))
+    return save_adapter(model, policy, out_dir, log, merge=bool(rc.get("merge")), checkpoints=checkpoints)
