@@ -62,3 +62,25 @@ def test_icl_knn_gives_each_question_only_the_rows_that_resemble_it():
     assert prompts[2] == "Write a poem."  # nothing resembles it: asked with no context at all
     with pytest.raises(ValueError, match="icl-knn prompts need encode"):
         prompts_for(updated, ["q"], ICL_PROMPT)
+
+
+def test_icl_knn_min_overlap_keeps_out_a_row_that_names_none_of_the_questions_terms():
+    import numpy as np
+
+    rows = [{"type": "document", "title": "Zorbia", "text": "Zorbia's capital is Quxton, on the river Vel."},
+            {"type": "document", "title": "Zorbian cuisine", "text": "Dumplings and soups are eaten in winter."}]
+
+    def encode(texts):  # both passages look alike to the embedder, and like the question
+        return np.array([[1.0, 0.0] for _ in texts])
+
+    question = "What is the capital of Zorbia?"
+    loose = update_policy("icl-knn", rows, policy="fake:p", icl_token_budget=200, min_similarity=0.5)
+    strict = update_policy("icl-knn", rows, policy="fake:p", icl_token_budget=200, min_similarity=0.5, min_overlap=0.5)
+    (_, [wide]), (_, [narrow]) = (prompts_for(u, [question], ICL_PROMPT, encode=encode, count_tokens=words, **TEMPLATES)
+                                  for u in (loose, strict))
+    assert "Dumplings" in wide and "Quxton" in wide
+    # "capital" and "zorbia" are in the first passage (2 of 2 content words); the second holds neither
+    assert "Quxton" in narrow and "Dumplings" not in narrow
+    from trainers.update import content_words, overlap
+
+    assert content_words(question) == {"capital", "zorbia"} and overlap(question, {"zorbia"}) == 0.5

@@ -8,7 +8,10 @@ into the graph's state and report):
 * ``icl-knn``: for each instruction the policy is asked, the curated rows most similar to it
   (embedding cosine), packed within the same token budget; rows below ``min_similarity`` are
   never used, so an instruction no row resembles is asked with no context at all and irrelevant
-  data cannot derail its answer: ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity"}``;
+  data cannot derail its answer; with ``min_overlap`` a row must also hold that share of the
+  question's content words (an agreement check: a passage on a neighbouring subject, alike in
+  embedding, that names none of the question's terms stays out):
+  ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity", "min_overlap"}``;
 * ``sft``: a LoRA adapter trained on the rows (``trainers.sft.run_sft``):
   ``{"kind": "sft", "policy": "<base>+<adapter>", "adapter", "rows_used"}``.
 
@@ -29,11 +32,12 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
                   icl_token_budget: int = 1024, document_template: str | None = None,
                   example_template: str | None = None, out_dir: str | Path | None = None,
                   recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
-                  min_similarity: float = 0.5, max_rows: int | None = None) -> dict:
+                  min_similarity: float = 0.5, max_rows: int | None = None, min_overlap: float = 0.0) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
     if kind == "icl-knn":
         return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
-                "token_budget": icl_token_budget, "min_similarity": min_similarity, "max_rows": max_rows}
+                "token_budget": icl_token_budget, "min_similarity": min_similarity, "max_rows": max_rows,
+                "min_overlap": min_overlap}
     if kind == "icl":
         from .icl import pack
 
@@ -75,10 +79,30 @@ def prompts_for(updated: dict, instructions: Sequence[str], icl_template: str, *
     return updated["policy"], list(instructions)
 
 
+# question words and auxiliaries that bm25s's English stopword list keeps: they say what is asked,
+# not about what, so they never count for or against an agreement
+QUESTION_WORDS = frozenset("who whom whose what which when where why how did does do done many much".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of ``text`` less English stopwords (the retriever's BM25 tokenization) and
+    question words."""
+    import bm25s
+
+    return set(bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0]) - QUESTION_WORDS
+
+
+def overlap(question: str, row_words: set[str]) -> float:
+    """Share of the question's content words found in a row's (1.0 for a question with none)."""
+    q = content_words(question)
+    return len(q & row_words) / len(q) if q else 1.0
+
+
 def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
                      example_template: str) -> list[str]:
-    """Per instruction: the rows at least ``min_similarity`` alike, most similar first, at most
-    ``max_rows`` of them (None: as many as fit), packed in the budget."""
+    """Per instruction: the rows at least ``min_similarity`` alike (and holding ``min_overlap`` of
+    its content words), most similar first, at most ``max_rows`` of them (None: as many as fit),
+    packed in the budget."""
     import numpy as np
 
     from .icl import pack
@@ -89,9 +113,12 @@ def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, coun
     texts = [f"{r.get('title') or ''}. {r.get('text') or ''}" if r.get("type") == "document" else str(r.get("instruction"))
              for r in rows]
     sims = np.asarray(encode(list(instructions)), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
+    min_overlap = updated.get("min_overlap") or 0.0
+    words = [content_words(f"{t} {r.get('response') or ''}") for t, r in zip(texts, rows)] if min_overlap else []
     out = []
-    for row_sims in sims:
-        near = sorted(((float(s), i) for i, s in enumerate(row_sims) if s >= updated["min_similarity"]), reverse=True)
+    for question, row_sims in zip(instructions, sims):
+        near = sorted(((float(s), i) for i, s in enumerate(row_sims) if s >= updated["min_similarity"]
+                       and (not min_overlap or overlap(question, words[i]) >= min_overlap)), reverse=True)
         ranked = [{**rows[i], "knn_similarity": s} for s, i in near[:updated.get("max_rows") or None]]
         packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
                       score=lambda r: r["knn_similarity"])
