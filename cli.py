@@ -533,16 +533,20 @@ train_options = _options(
     click.option("--save-steps", type=click.IntRange(min=0), default=None,
                  help="Checkpoint every N steps; run the same command again after a kill to resume from the last one "
                       "(recipe default 10; 0: no checkpoints)."),
+    click.option("--processes", type=click.IntRange(min=1), default=None,
+                 help="Training processes under accelerate launch: one per GPU, or CPU processes over gloo (rows per step "
+                      "unchanged)."),
 )
 
 
 def _train(method: str, data, base, out, recipe, epochs, steps, lr, batch_size, max_length, merge, save_steps,
-           **extra) -> None:
+           processes, **extra) -> None:
+    from trainers.checkpoints import is_main_process
     from trainers.formats import read_rows
     from trainers.recipe import RecipeError, load_recipe
 
     cfg = {k: v for k, v in {"num_train_epochs": epochs, "max_steps": steps, "learning_rate": lr,
-                             "max_length": max_length, "merge": merge, **extra}.items() if v is not None}
+                             "max_length": max_length, "merge": merge, "processes": processes, **extra}.items() if v is not None}
     if batch_size is not None:  # rows per step = per-device batch x accumulation (the recipe sets the first)
         per_device = int(load_recipe(method, None, recipe).get("per_device_train_batch_size") or 1)
         if batch_size < 1 or batch_size % per_device:
@@ -557,6 +561,8 @@ def _train(method: str, data, base, out, recipe, epochs, steps, lr, batch_size, 
     else:
         from trainers.dpo import run_dpo as run
     adapter = run(cfg, rows, out, base=base, recipe=recipe)
+    if not is_main_process():  # one of the processes of `accelerate launch cli.py train ...`: rank 0 reports
+        return
     log = json.loads((adapter.parent / "train_log.json").read_text(encoding="utf-8"))
     losses = log["losses"]
     click.echo(f"{method}: {len(rows)} rows, {sum(p['steps'] for p in log['passes'])} steps, "

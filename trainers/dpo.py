@@ -15,19 +15,26 @@ from llms import DEFAULT_POLICY
 
 from .checkpoints import Checkpoints, fingerprint
 from .formats import to_dpo_rows
+from .launch import launch, wants_launch
 from .lora import RunLog, begin, run_pass, save_adapter, step_timer
+from .recipe import load_recipe
+from .session import release
 
 
 def run_dpo(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: str = DEFAULT_POLICY, *,
             recipe: str | Path | None = None, llm=None) -> Path:
     """Train a LoRA adapter with DPO and save it in ``out_dir/adapter`` with ``train_log.json``
-    (losses, reward margins and accuracies per step); ``merge: true`` adds ``out_dir/merged``."""
+    (losses, reward margins and accuracies per step); ``merge: true`` adds ``out_dir/merged``; a
+    recipe with ``processes`` > 1 trains under ``accelerate launch`` (trainers.launch)."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     pairs = to_dpo_rows(rows)
     if not pairs:
         raise ValueError("no preference rows to train on: pass prompt/chosen/rejected rows")
+    if wants_launch(rc := load_recipe("dpo", cfg, recipe)):
+        release(llm)
+        return launch("dpo", rc, cfg, pairs, Path(out_dir), base, recipe)
     rc, out_dir, policy = begin("dpo", cfg, recipe, out_dir, base, llm)
     checkpoints = Checkpoints(out_dir, fingerprint("dpo", base, rc.values, pairs))
     log = RunLog("dpo", base, rc)  # started now: train_log.json's seconds cover the training

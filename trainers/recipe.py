@@ -1,7 +1,7 @@
 """Training recipes: one YAML file per method in recipes/, overridden by a cfg dict.
 
 Keys are flat, as in the alignment-handbook recipes: ``lora_*`` build the peft ``LoraConfig``,
-``merge`` is ours, every other key must be a field of the trl config class of the method
+``merge`` and ``processes`` (trainers.launch) are ours, every other key must be a field of the trl config class of the method
 (``SFTConfig``, ``DPOConfig``), so a typo fails before any model loads.
 """
 
@@ -17,7 +17,7 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPES = {"sft": "sft_lora.yaml", "dpo": "dpo_lora.yaml"}
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
              "lora_target_modules": "target_modules"}
-OWN_KEYS = {"merge"}
+OWN_KEYS = {"merge", "processes"}
 
 
 class RecipeError(AdsError, ValueError):
@@ -95,6 +95,9 @@ def load_recipe(method: str, cfg: dict | None = None, path: str | Path | None = 
             f"unknown {method} recipe key(s) {', '.join(unknown)} (from {path} or cfg): use fields of trl's "
             f"{_config_class(method).__name__}, {', '.join(LORA_KEYS)} or {', '.join(OWN_KEYS)}"
         )
+    processes = values.get("processes", 1)
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+        raise RecipeError(f"processes={processes!r} (from {path} or cfg): give the number of training processes, 1 or more")
     if "output_dir" in values:
         raise RecipeError("'output_dir' is set by the trainer (out_dir); remove it from the recipe")
     return Recipe(method=method, source=str(path), values=values)

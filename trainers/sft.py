@@ -20,8 +20,10 @@ from llms import DEFAULT_POLICY
 
 from .checkpoints import Checkpoints, fingerprint
 from .formats import split_formats, to_sft_rows
+from .launch import launch, wants_launch
 from .lora import RunLog, begin, run_pass, save_adapter, step_timer
-from .recipe import share_steps
+from .recipe import load_recipe, share_steps
+from .session import release
 
 
 def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: str = DEFAULT_POLICY, *,
@@ -29,14 +31,19 @@ def run_sft(cfg: dict | None, rows: Iterable[dict], out_dir: str | Path, base: s
     """Train a LoRA adapter on ``rows`` (curated or TRL rows) and save it in ``out_dir/adapter``,
     with ``out_dir/train_log.json`` (losses per step, seconds per step, the recipe) and, when the
     recipe says ``merge: true``, ``out_dir/merged``. ``llm``: a generation engine to release
-    first when it holds accelerator memory (reload with ``trainers.session.reload``)."""
+    first when it holds accelerator memory (reload with ``trainers.session.reload``). A recipe with
+    ``processes`` > 1 trains under ``accelerate launch`` (trainers.launch)."""
     from datasets import Dataset
     from peft import get_peft_model
     from trl import SFTConfig, SFTTrainer
 
+    rows = list(rows)
     passes = split_formats(to_sft_rows(rows))
     if not passes:
         raise ValueError("no rows to train on: pass curated rows (demonstrations, QA pairs, documents) or TRL rows")
+    if wants_launch(rc := load_recipe("sft", cfg, recipe)):
+        release(llm)
+        return launch("sft", rc, cfg, rows, Path(out_dir), base, recipe)
     rc, out_dir, policy = begin("sft", cfg, recipe, out_dir, base, llm)
     checkpoints = Checkpoints(out_dir, fingerprint("sft", base, rc.values, list(passes.items())))
     model = get_peft_model(policy.model, policy.peft_config) if policy.peft_config else policy.model
