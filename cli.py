@@ -6,7 +6,8 @@ command tree. Heavy imports happen inside the commands, so ``--help`` is instant
     tasks (build, list)                improve      evaluate      refine      self-improve
     star-agents                        runs (list, show, resume)  inspect     settings
 
-Every graph command checkpoints to SQLite (``--db``, default $ADS_HOME/checkpoints.sqlite), takes
+Every graph command checkpoints to SQLite (``--db``, default $ADS_HOME/checkpoints.sqlite) or to
+Postgres (``--db postgresql://...``), takes
 any Context setting (``--set FIELD=VALUE``, ``--config FILE``), and continues a stopped run with
 ``--resume THREAD`` (or ``runs resume THREAD``). An error a user can fix (``records.errors.AdsError``:
 a bad file, setting, model spec or thread) is printed as one line, here, in ``AdsGroup``.
@@ -77,7 +78,9 @@ def _default(field: str):
     return getattr(Context(), field)
 
 
-db_option = click.option("--db", envvar="ADS_CHECKPOINTS", help="SQLite checkpoint file (default $ADS_HOME/checkpoints.sqlite).")
+db_option = click.option("--db", envvar="ADS_CHECKPOINTS",
+                         help="Checkpoints and run registry: a SQLite file (default $ADS_HOME/checkpoints.sqlite) or a "
+                              "postgresql://USER:PASSWORD@HOST:PORT/DB URI (runs that span machines; pip install -e '.[distributed]').")
 
 run_options = _options(
     click.option("--config", "config_file", type=click.Path(dir_okay=False), envvar="ADS_CONFIG",
@@ -134,6 +137,7 @@ def run_graph(graph: str, db: str | None, *, resume: str | None, start, progress
     Returns (thread, final values or None when left paused).
     """
     from graph.runs import RunStore, config_for, drive
+    from graph.stores import is_postgres
 
     store = RunStore(db)
     if resume:
@@ -141,6 +145,8 @@ def run_graph(graph: str, db: str | None, *, resume: str | None, start, progress
                               on_interrupt=on_interrupt, context=context(store.info(resume).context) if context else None)
         return resume, values
     inputs, ctx, about = start()
+    if is_postgres(db) and not ctx.checkpoint_uri:  # the run's units are checkpointed beside it
+        ctx = ctx.replace(checkpoint_uri=db)
     thread = store.new_thread(graph, ctx, thread)
     click.echo(f"thread {thread}: {about} -> {ctx.run_dir}", err=True)
     values = drive(store.app(graph), inputs, config_for(graph, thread, ctx, inputs), ctx,
@@ -1151,10 +1157,11 @@ def runs_list(db, limit):
 def _show(thread: str, db: str | None, as_json: bool) -> None:
     from graph.improve.report import api_calls
     from graph.runs import RunStore
+    from graph.stores import is_postgres
     from llms.registry import ads_home
 
     path = Path(db) if db else ads_home() / "checkpoints.sqlite"
-    if not path.exists():
+    if not is_postgres(db) and not path.exists():
         raise click.ClickException(f"{path} does not exist: no run has been checkpointed there yet")
     store = RunStore(db)
     info, snap, history, status = store.info(thread), store.snapshot(thread), store.history(thread), store.status(thread)

@@ -73,6 +73,9 @@ def check(ctx: Context) -> Context:
     if ctx.max_cost < 0 or ctx.icl_token_budget < 0 or ctx.parse_retries < 0:
         raise ConfigError("max_cost, icl_token_budget and parse_retries must be >= 0")
     check_prompts(ctx.prompts)
+    if ctx.checkpoint_uri and not ctx.checkpoint_uri.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"checkpoint_uri={ctx.checkpoint_uri!r}: give a postgresql://USER:PASSWORD@HOST:PORT/DB URI, "
+                          "or leave it unset for SQLite files in run_dir")
     check_star_agents(ctx)
     check_self_improve(ctx)
     return ctx

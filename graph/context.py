@@ -137,6 +137,7 @@ class Context:
     optimizer_dpo_recipe: str | None = _f(None, describe="Refine: LoRA DPO recipe of the later iterations (default recipes/dpo_lora.yaml).")
     # -- run ------------------------------------------------------------------------------
     run_dir: str = _f("runs/latest", describe="Folder for trajectory.json, dataset.jsonl, report.json/md, adapters.")
+    checkpoint_uri: str | None = _f(None, describe="Where a run's units (evaluate's cells, refine's trajectories and validations) are checkpointed: None: SQLite files in run_dir; postgresql://USER:PASSWORD@HOST:PORT/DB: that database, which every machine of a Ray cluster reaches (a graph command whose --db is such a URI sets it). Needs the distributed extra.")
     step: bool = _f(False, describe="Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit.")
     prompts: dict = _f(describe="Overrides of graph/prompts.py templates, by name (each may use only its default's {fields}).", factory=dict)
 

@@ -19,6 +19,25 @@ from pathlib import Path
 from graph.context import Context
 from scoring.stats import accuracy_gain, adjusted_win_rate, bootstrap, summarize_items
 
+TIMING_KEYS = ("seconds", "wall_s", "latency_s")
+
+
+def comparable(report, run_dir: str | Path):
+    """``report`` without what differs between two runs of the same evaluation: wall times, and its
+    run directory (each run has its own, so it is written as ``<run_dir>``)."""
+    import json
+
+    text = json.dumps(report, default=str).replace(json.dumps(str(run_dir))[1:-1], "<run_dir>")
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in TIMING_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(text))
+
 
 def item_rows(task: str, records: list[dict], category: str | None = None) -> list[dict]:
     """Per-item outcomes of one measurement (graph.heldout.measure's records) in the stats table's shape."""

@@ -1,10 +1,16 @@
 """Start, resume, inspect, list and drive runs of any graph, on any checkpointer.
 
-A ``RunStore`` is a SQLite checkpoint file (``$ADS_HOME/checkpoints.sqlite`` by default) plus a
-table of the runs started in it: thread id, graph, run directory, the run's Context (so a resume
-uses exactly the settings the run started with) and when it started. Every thread id is new:
+A ``RunStore`` is a checkpoint store plus a table of the runs started in it: thread id, graph,
+run directory, the run's Context (so a resume uses exactly the settings the run started with) and
+when it started. The store is a SQLite file (``$ADS_HOME/checkpoints.sqlite`` by default) or a
+Postgres database (a ``postgresql://`` URI: runs that span machines; graph/stores.py); any other
+LangGraph saver can be handed in for the checkpoints. Every thread id is new:
 ``<run directory name>-<6 hex>`` unless the caller names one, and a name in use is refused, so a
 new run never lands on an unrelated old one.
+
+``UnitRuns(ctx, kind)`` holds the child runs of one run (evaluate's cells, refine's trajectories):
+``<run_dir>/<kind>.sqlite``, or ``ctx.checkpoint_uri``'s database with threads named
+``<run_dir>|<kind>|<key>`` so that runs sharing it never meet.
 
 ``drive(app, first, config, ctx, on_update=..., on_interrupt=...)`` streams a compiled graph to
 its end, calling ``on_update(node, update)`` after every node and ``on_interrupt(payload)`` at
@@ -21,7 +27,6 @@ from __future__ import annotations
 import importlib
 import json
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,28 +96,21 @@ class RunInfo:
 
 
 class RunStore:
-    """Runs checkpointed in one SQLite file."""
+    """Runs checkpointed in one SQLite file or Postgres database (``path``: a file or a URI), or in
+    ``saver`` (any LangGraph checkpointer) with the run table in ``path``."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, saver=None):
+        from graph.stores import open_db
         from llms.registry import ads_home
 
-        self.path = Path(path).expanduser() if path else ads_home() / "checkpoints.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), check_same_thread=False)
-        self.conn.execute("CREATE TABLE IF NOT EXISTS ads_runs (thread TEXT PRIMARY KEY, run_dir TEXT, "
-                          "context TEXT, created REAL, graph TEXT DEFAULT 'improve')")
-        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(ads_runs)")}
-        if "graph" not in columns:  # a file from before graphs were named: every run in it is improve
-            self.conn.execute("ALTER TABLE ads_runs ADD COLUMN graph TEXT DEFAULT 'improve'")
-        self.conn.commit()
-        self._saver = None
+        self.db = open_db(path if path else ads_home() / "checkpoints.sqlite")
+        self.path = self.db.where
+        self._saver = saver
 
     @property
     def saver(self):
         if self._saver is None:
-            from langgraph.checkpoint.sqlite import SqliteSaver
-
-            self._saver = SqliteSaver(self.conn)
+            self._saver = self.db.saver()
         return self._saver
 
     def app(self, graph: str):
@@ -131,14 +129,13 @@ class RunStore:
         elif self._row(thread):
             raise RunError(f"thread '{thread}' exists; continue it with --resume {thread}, or leave --thread out "
                            "for a new id")
-        self.conn.execute("INSERT INTO ads_runs (thread, run_dir, context, created, graph) VALUES (?, ?, ?, ?, ?)",
-                          (thread, ctx.run_dir, json.dumps(ctx.to_dict()), time.time(), graph))
-        self.conn.commit()
+        self.db.execute("INSERT INTO ads_runs (thread, run_dir, context, created, graph) VALUES (?, ?, ?, ?, ?)",
+                        (thread, ctx.run_dir, json.dumps(ctx.to_dict()), time.time(), graph))
         return thread
 
     def _row(self, thread: str):
-        return self.conn.execute("SELECT thread, graph, run_dir, created, context FROM ads_runs WHERE thread = ?",
-                                 (thread,)).fetchone()
+        rows = self.db.execute("SELECT thread, graph, run_dir, created, context FROM ads_runs WHERE thread = ?", (thread,))
+        return rows[0] if rows else None
 
     def has(self, thread: str) -> bool:
         """Whether a run with this thread was started in this store."""
@@ -159,7 +156,7 @@ class RunStore:
                        context=saved_context(json.loads(row[4])))
 
     def list(self, limit: int = 20) -> list[RunInfo]:
-        rows = self.conn.execute("SELECT thread FROM ads_runs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        rows = self.db.execute("SELECT thread FROM ads_runs ORDER BY created DESC LIMIT ?", (limit,))
         return [self.info(r[0]) for r in rows]
 
     def config(self, thread: str) -> dict:
@@ -216,4 +213,26 @@ class RunStore:
         return drive(app, first, config, ctx, on_update=on_update, on_interrupt=on_interrupt)
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
+
+
+class UnitRuns:
+    """The checkpointed child runs of kind ``kind`` of the run ``ctx.run_dir``: each unit is its own
+    thread, so a killed unit resumes where it stopped and a finished one is never run again."""
+
+    def __init__(self, ctx: Context, kind: str):
+        if ctx.checkpoint_uri:
+            self.location, self.prefix = ctx.checkpoint_uri, f"{ctx.run_dir}|{kind}|"
+        else:
+            self.location, self.prefix = Path(ctx.run_dir) / f"{kind}.sqlite", ""
+
+    def thread(self, key: str) -> str:
+        return self.prefix + key
+
+    def finish(self, graph: str, key: str, inputs: dict, ctx: Context) -> dict:
+        """``RunStore.finish`` of the unit ``key``: its final values, run or resumed as needed."""
+        store = RunStore(self.location)
+        try:
+            return store.finish(graph, self.thread(key), inputs, ctx)
+        finally:
+            store.close()

@@ -3,7 +3,8 @@ scripted fakes at the model boundary.
 
 Test tiers are chosen by the fixtures a test uses (``pytest -m fast`` runs the fast tier):
 ``real`` - it loads a real model or the real corpus (``smollm``, ``corpus``);
-``slow`` - it trains (``train_dir``, ``trains``) or starts another process (``spawn``, ``processes``);
+``slow`` - it trains (``train_dir``, ``trains``) or starts another process (``spawn``, ``processes``,
+a real Postgres server ``postgres``, a Ray cluster ``ray_cluster``);
 ``fast`` - neither. ``pytest -q`` runs every tier.
 
 Tests never write into the user's ``$ADS_HOME``: the session gets its own home in a temporary
@@ -62,7 +63,7 @@ llms.register_backend("fake", _load_fake)
 
 
 REAL_FIXTURES = {"smollm", "corpus"}
-SLOW_FIXTURES = {"trains", "train_dir", "spawn", "processes"}
+SLOW_FIXTURES = {"trains", "train_dir", "spawn", "processes", "postgres", "ray_cluster"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -180,6 +181,17 @@ def processes():
     start, stop = _starter()
     yield start
     stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> str:
+    """A real PostgreSQL server (the one the pgserver wheel ships), started once for the session:
+    its URI (slow tier)."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,20 @@
 """Training past one device: the SFT and DPO recipes under ``accelerate launch`` (TRL's way).
 
 A recipe (or ``train sft|dpo --processes N``) with ``processes: N`` > 1 makes ``run_sft`` /
-``run_dpo`` start ``accelerate launch --multi_gpu --num_processes N -m trainers.launch ...``: N
+``run_dpo`` start ``accelerate launch --multi_gpu --num_processes N -m trainers ...``: N
 processes, one per GPU (NCCL), or on a machine without CUDA N CPU processes (gloo: the recipe's
 ``use_cpu``). Each trains on its shard of the rows with the gradients all-reduced; the main process
 saves the adapter. Rows per optimizer step stay what the recipe says: the gradient accumulation is
 divided by N, so the same recipe trains the same adapter on 1 or N processes, up to float sums.
 Checkpoints and resuming work the same (trainers.checkpoints).
 
-``python -m trainers.launch METHOD --data ROWS --out DIR --base SPEC [--recipe FILE] [--cfg JSON]``
-is what each launched process runs; ``accelerate launch ... cli.py train sft`` works as well.
+``python -m trainers METHOD --data ROWS --out DIR --base SPEC [--recipe FILE] [--cfg JSON]``
+(trainers/__main__.py) is what each launched process runs; ``accelerate launch ... cli.py train
+sft`` works as well.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -61,7 +61,7 @@ def launch(method: str, recipe, cfg: dict | None, rows: list, out_dir: Path, bas
     data.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows), encoding="utf-8")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "trainers.launch", method, "--data", str(data),
+           "--main_process_port", str(_free_port()), "-m", "trainers", method, "--data", str(data),
            "--out", str(out_dir), "--base", base, "--cfg", json.dumps(per_process(recipe, cfg))]
     if recipe_path:
         cmd += ["--recipe", str(recipe_path)]
@@ -75,25 +75,3 @@ def launch(method: str, recipe, cfg: dict | None, rows: list, out_dir: Path, bas
         raise RecipeError(f"{method} with {n} processes (accelerate launch) failed with exit code {done.returncode}; "
                           "its output is above. On a machine without CUDA the processes share the CPU cores over gloo")
     return out_dir / "adapter"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m trainers.launch", description=__doc__.split("\n")[0])
-    parser.add_argument("method", choices=("sft", "dpo"))
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--base", required=True)
-    parser.add_argument("--recipe")
-    parser.add_argument("--cfg", default="{}")
-    a = parser.parse_args(argv)
-    from .formats import read_rows
-
-    if a.method == "sft":
-        from .sft import run_sft as run
-    else:
-        from .dpo import run_dpo as run
-    run(json.loads(a.cfg), read_rows(a.data, a.method), a.out, base=a.base, recipe=a.recipe)
-
-
-if __name__ == "__main__":
-    main()

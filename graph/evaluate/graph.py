@@ -160,7 +160,7 @@ def report(state: EvalState, ctx: Context) -> dict:
 def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     """One cell as a record: per-item outcomes, cost, calls, dataset size, tokens, seconds."""
     from graph.harness import item_rows
-    from graph.runs import RunStore
+    from graph.runs import UnitRuns
 
     base = {k: c[k] for k in ("task", "method", "update", "seed", "label", "curation")}
     base["method"] = c["label"]
@@ -183,13 +183,8 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     inputs["original_answers"] = original
     if fixed is not None:
         inputs["plan"] = fixed
-    store = RunStore(Path(ctx.run_dir) / "cells.sqlite")
-    thread = c["key"]
     t0 = time.perf_counter()
-    try:
-        values = store.finish("improve", thread, inputs, cell_ctx)
-    finally:
-        store.close()
+    values = UnitRuns(ctx, "cells").finish("improve", c["key"], inputs, cell_ctx)
     rep = values["report"]
     return {**base, "category": task.get("category"), "items": item_rows(task["task"], rep["items"], task.get("category")),
             "cost": rep["cost_total"], "api_calls": rep["api_calls"], "dataset_size": rep["dataset_size"],

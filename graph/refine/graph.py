@@ -151,20 +151,15 @@ def train(state: RefineState, ctx: Context) -> dict:
 @node("validate")
 def validate(state: RefineState, ctx: Context) -> dict:
     """The new optimizer vs the untrained one on the validation tasks (the evaluation harness)."""
-    from graph.runs import RunStore
+    from graph.runs import UnitRuns
 
     i = state.get("iteration", 0)
     record = dict(state["iterations"][-1])
     if state.get("validation"):
-        store = RunStore(Path(ctx.run_dir) / "validation.sqlite")
-        thread = f"validate-iter{i}"
         spec = state["optimizers"][i + 1]
         vctx = ctx.variant(run_dir=str(Path(ctx.run_dir) / f"iter{i}" / "validation"), step=False)
-        try:
-            values = store.finish("evaluate", thread, {"tasks": state["validation"], "methods": ["prompting", f"ads={spec}"]},
-                                  vctx)
-        finally:
-            store.close()
+        values = UnitRuns(ctx, "validation").finish("evaluate", f"validate-iter{i}",
+                                                    {"tasks": state["validation"], "methods": ["prompting", f"ads={spec}"]}, vctx)
         rows = values["eval_report"]["methods"]
         record["validation"] = {"prompting": rows[0], "refined": rows[1]}
     from graph.refine.steps import jobs_for

@@ -2,7 +2,8 @@
 
 A trajectory is one improve run with its held-out measurement turned off (``measure=false``):
 the optimizer's prompt and reply, the data its calls bought, the ICL (or SFT) update of the
-policy. Each is its own checkpointed thread in ``<run_dir>/trajectories.sqlite``, so a killed
+policy. Each is its own checkpointed thread in ``<run_dir>/trajectories.sqlite`` (or the database of
+``checkpoint_uri``), so a killed
 refine resumes inside the trajectory it was in and never pays for a finished call again.
 
 Rewards come per task: every trajectory's updated policy answers the task's held-out instructions
@@ -56,7 +57,7 @@ def jobs_for(tasks: list[dict], samples: int) -> list[dict]:
 def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
     """One trajectory as an improve run (no measurement); its prompt, reply, data, cost."""
     from graph.optimizer import optimizer_messages
-    from graph.runs import RunStore
+    from graph.runs import UnitRuns
 
     seed = ctx.seed + 1000 * iteration + (job["k"] or 0)
     run_dir = Path(ctx.run_dir) / f"iter{iteration}" / _slug(task["task"]) / _slug(job["kind"])
@@ -67,12 +68,8 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
     if plan is not None:
         inputs["plan"] = plan
     thread = f"iter{iteration}|{task['task']}|{job['kind']}"
-    store = RunStore(Path(ctx.run_dir) / "trajectories.sqlite")
     t0 = time.perf_counter()
-    try:
-        values = store.finish("improve", thread, inputs, cell)
-    finally:
-        store.close()
+    values = UnitRuns(ctx, "trajectories").finish("improve", thread, inputs, cell)
     rep = values["report"]
     reply = plan_reply(job["kind"], plan) if plan is not None else values["optimizer_replies"][-1]["text"]
     return {"task": task["task"], "kind": job["kind"], "iteration": iteration, "thread": thread,
