@@ -289,6 +289,21 @@ def describe_checks(checks: Sequence[dict]) -> list[str]:
     return out
 
 
+def state_checks(checks: Sequence[dict]) -> str | None:
+    """The checks in IFEval's own words, one sentence after another; None when one of them cannot
+    be stated without a prompt of its own (its id is all ``describe_checks`` can give)."""
+    words = describe_checks(checks)
+    if not checks or any(w == c.get("id") for w, c in zip(words, checks)):
+        return None
+    return " ".join(words)
+
+
+def with_checks(instruction: str, checks: Sequence[dict]) -> str:
+    """``instruction`` with its checks stated after it in IFEval's words, those it already says left out."""
+    words = [w for w, c in zip(describe_checks(checks), checks) if w != c.get("id") and w not in instruction]
+    return " ".join([instruction.rstrip(), *words]) if words else instruction
+
+
 def checks_of(item: dict) -> list[dict]:
     """The item's IFEval checks: ours (``checks``) or IFEval's own ``instruction_id_list`` + ``kwargs``."""
     if item.get("checks"):

@@ -114,3 +114,47 @@ def test_ifeval_tasks_are_grouped_by_instruction_id_with_their_checks(tmp_path, 
     first = yaml.safe_load(files[0].read_text())
     group = first["checks"][0]["id"] if first.get("checks") else None
     assert group is None or all(group in [c["id"] for c in h["checks"]] for h in task["held_out"])
+
+
+def test_anticipated_instructions_take_the_checks_of_the_observed_instruction_most_like_them(tmp_path, fake_llm):
+    """No task-level checks: each instruction the optimizer anticipates is stated and verified with
+    the checks of its nearest observed instruction; the held-out ones never enter the data."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.improve.graph import builder
+    from scoring.verify import failed_checks
+
+    words = {"id": "length_constraints:number_words", "kwargs": {"relation": "less than", "num_words": 8}}
+    observed = ["Describe a cat in lowercase letters only.", "Name a river, in fewer than 8 words."]
+    observed_checks = {observed[0]: [LOWER], observed[1]: [words]}
+    held = [{"instruction": "Describe a cow in lowercase letters only.", "checks": [LOWER]},
+            {"instruction": "Name a mountain, in fewer than 8 words.", "checks": [words]}]
+    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
+
+    def optimizer_reply(messages):
+        text = messages[-1]["content"]
+        if "Write one more instruction" in text:  # TASK_AUGMENT_PROMPT: the anticipated instructions
+            return "1. Instruction: Write a short poem about the sea, using lowercase letters only.\n1. Input:\n<noinput>\n###"
+        return "<api_calls>none</api_calls>"
+
+    optimizer.respond = optimizer_reply
+    policy.respond = lambda m: ("the animal sleeps in the warm sun all day long." if "lowercase" in m[-1]["content"]
+                                else "The Thames.")
+    judge.respond = lambda m: "Quality: 8\nFollowing: 8"
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
+                        cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
+                        judge_reading="text", anticipate=1)
+    out = builder.compile(checkpointer=InMemorySaver()).invoke(
+        {"task": "short", "observed": observed, "held_out": held, "observed_checks": observed_checks},
+        {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
+    rep = out["report"]
+    stated = ("Write a short poem about the sea, using lowercase letters only. Your entire response should be in English, "
+              "and in all lowercase letters. No capital letters are allowed.")
+    assert rep["anticipated"] == [stated]
+    calls = [(c["name"], c["argument"]) for c in rep["api_calls"]]
+    assert calls[:3] == [("demonstration_generation", o) for o in observed] + [("demonstration_generation", stated)]
+    data = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
+    horse = [r for r in data if r["instruction"] == stated]
+    assert horse and all(r["checks"] == [LOWER] and not failed_checks(r["checks"], r["response"])
+                         for r in horse)
+    assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}

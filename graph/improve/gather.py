@@ -70,11 +70,35 @@ def task_checks(state: State) -> list[dict]:
 
 
 def checks_for(state: State, instruction: str) -> list[dict]:
-    """The checks an answer to ``instruction`` must pass: an observed instruction's own, else the task's."""
-    return (state.get("observed_checks") or {}).get(instruction) or list(state.get("checks") or [])
+    """The checks an answer to ``instruction`` must pass: an observed instruction's own, an
+    anticipated instruction's (see ``attach_checks``), else the task's."""
+    return ((state.get("observed_checks") or {}).get(instruction)
+            or ((state.get("anticipated") or {}).get("checks") or {}).get(instruction)
+            or list(state.get("checks") or []))
 
 
-def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE") -> dict:
+def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]], shared: list[dict]) -> dict[str, list[dict]]:
+    """On a task whose observed instructions carry checks: each anticipated instruction (written in
+    their style) takes the checks of the observed instruction most like it (ROUGE-L), stated after it
+    in IFEval's own words where it does not already say them, plus the task's own checks.
+    {instruction as it will be asked: its checks}; a set IFEval cannot state in words is not used."""
+    from rouge_score import rouge_scorer
+
+    from scoring.verify import state_checks, with_checks
+
+    usable = {o: c for o, c in observed_checks.items() if state_checks(c) is not None}
+    if not usable:
+        return {q: list(shared) for q in anticipated} if shared else {}
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    out = {}
+    for q in anticipated:
+        nearest = max(usable, key=lambda o: scorer.score(o, q)["rougeL"].fmeasure)
+        checks = usable[nearest] + [c for c in shared if c not in usable[nearest]]
+        out[with_checks(q, usable[nearest])] = checks
+    return out
+
+
+def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", *, max_words: int = 30) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
     their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
     so a re-run reads them from the generation cache). It never sees a held-out item."""
@@ -85,13 +109,14 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
     pool = [{"instruction": o} for o in observed]
     cands = generate_instructions(load_model(ctx, ctx.optimizer), pool, n=3 * ctx.anticipate,
                                   prompt=ctx.prompt(prompt), examples_per_prompt=len(pool),
-                                  temperature=0.8, seed=ctx.seed, batch_size=ctx.batch_size, max_new_tokens=48)
+                                  temperature=0.8, seed=ctx.seed, batch_size=ctx.batch_size,
+                                  max_new_tokens=48 if max_words <= 30 else 2 * max_words)
     texts, dropped = [], []
     for c in cands:
         text = " ".join(c["instruction"].split())
         words = len(text.split())
-        if not 3 <= words <= 30 or len(text) > ctx.max_arg_chars:
-            dropped.append((text, f"{words} words: not one short question"))
+        if not 3 <= words <= max_words or len(text) > ctx.max_arg_chars:
+            dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
     kept, near = rouge_filter(list(dict.fromkeys(texts)), observed)
@@ -166,11 +191,17 @@ def analyse(state: State, ctx: Context) -> dict:
     out: dict = {}
     kind = task_kind(state)
     if r == 0 and attempt == 0 and state.get("anticipated") is None:
-        # anticipated instructions of a task with checks carry the task's own checks: only with those
-        wanted = kind == "knowledge" or (kind == "checks" and bool(state.get("checks")))
-        out["anticipated"] = anticipate(ctx, state["observed"], "OPTIMIZER_ANTICIPATE" if kind == "knowledge"
-                                        else "TASK_AUGMENT_PROMPT") if wanted else {"questions": [], "generated": 0,
-                                                                                     "dropped": []}
+        # anticipated instructions of a task with checks carry checks: the task's own, or those of
+        # the observed instruction most like them (attach_checks)
+        wanted = kind == "knowledge" or (kind == "checks" and bool(state.get("checks") or state.get("observed_checks")))
+        if not wanted:
+            out["anticipated"] = {"questions": [], "generated": 0, "dropped": []}
+        elif kind == "knowledge":
+            out["anticipated"] = anticipate(ctx, state["observed"])
+        else:
+            found = anticipate(ctx, state["observed"], "TASK_AUGMENT_PROMPT", max_words=80)
+            attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []))
+            out["anticipated"] = {**found, "questions": list(attached), "checks": attached}
     last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
     messages = optimizer_messages(ctx, state.get("description"), state["observed"],
                                   retry_error="; ".join(last.get("errors") or []) or None,

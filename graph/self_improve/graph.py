@@ -140,17 +140,15 @@ def filter_tasks(state: SelfImproveState, ctx: Context) -> dict:
 def usable_check_sets(check_sets: list[list[dict]]) -> list[tuple[list[dict], str]]:
     """(checks, their sentence) for each set IFEval can state in words without a prompt of its own
     (a check such as repeat_prompt needs the original prompt: such sets are left out)."""
-    from scoring.verify import describe_checks
+    from scoring.verify import state_checks
 
     out, seen = [], set()
     for checks in check_sets:
-        words = describe_checks(checks)
-        if not checks or any(w == c.get("id") for w, c in zip(words, checks)):
+        words = state_checks(checks)
+        if words is None or repr(checks) in seen:
             continue
-        key = repr(checks)
-        if key not in seen:
-            seen.add(key)
-            out.append((list(checks), " ".join(words)))
+        seen.add(repr(checks))
+        out.append((list(checks), words))
     return out
 
 

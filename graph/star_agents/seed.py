@@ -72,14 +72,6 @@ def _messages(ctx: Context, agent: Agent, user: str) -> list[dict]:
     return [{"role": "system", "content": ctx.prompt(agent.prompt)}, {"role": "user", "content": user}]
 
 
-def with_checks(instruction: str, checks: list[dict]) -> str:
-    """The instruction with its checks stated after it in IFEval's words, unless it says them already."""
-    from scoring.verify import describe_checks
-
-    words = [w for w, c in zip(describe_checks(checks), checks) if w != c.get("id") and w not in instruction]
-    return " ".join([instruction.rstrip(), *words]) if words else instruction
-
-
 def verify_candidate(c: dict, checks: list[dict], answers: list[str]) -> None:
     """The candidate's response: the first of ``answers`` that passes every check, else status
     ``failed checks`` with the failing checks counted over the answers."""
@@ -120,6 +112,8 @@ def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str
             if c["instruction"] is None:
                 c.update(status="unparsable", reason="no instruction in the rewrite", raw=raw[:500])
             elif checks:
+                from scoring.verify import with_checks
+
                 c["instruction"] = with_checks(c["instruction"], checks)
         if ra.kind == "seed":
             c["response"] = seed["response"]
