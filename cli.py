@@ -810,10 +810,10 @@ class CellProgress:
             self.bar.refresh()
         elif node == "originals":
             self.bar.set_postfix_str(f"original answers: {next(iter(update.get('originals') or {}), '')}")
-        elif node == "cell":
+        elif node == "cell":  # one cell, or with executor=ray all of them
             c = update["done"][-1]
-            self.cost += c.get("cost", 0.0)
-            self.bar.update(1)
+            self.cost += sum(d.get("cost", 0.0) for d in update["done"])
+            self.bar.update(len(update["done"]))
             self.bar.set_postfix_str(f"{c['task']} / {c['method']}: {c.get('outcome')}, cost so far {self.cost:g}")
         elif node == "report":
             self.bar.close()
@@ -882,10 +882,10 @@ class TrajectoryProgress:
         if update.get("jobs") is not None:
             self.bar.reset(total=len(update["jobs"]))
             self.bar.set_description(f"iteration {update.get('iteration', 0)} trajectories")
-        if node == "trajectory":
+        if node == "trajectory":  # one trajectory, or with executor=ray all of an iteration's
             t = update["trajectories"][-1]
-            self.cost += t["cost"]
-            self.bar.update(1)
+            self.cost += sum(d["cost"] for d in update["trajectories"])
+            self.bar.update(len(update["trajectories"]))
             self.bar.set_postfix_str(f"{t['task']} / {t['kind']}: {len(t['api_calls'])} calls, cost so far {self.cost:g}")
         elif node == "reward":
             s = update["reward_stats"][-1]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import string
 import types
 import typing
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from graph.options import ALWAYS_READ, CURATION_STEPS, ConfigError
+from graph.options import ALWAYS_READ, CURATION_STEPS, RAY_SETTINGS, ConfigError
 from tools.table import COSTS, TOOL_NAMES
 
 if TYPE_CHECKING:  # only for annotations: Context imports this module when it checks itself
@@ -73,12 +74,30 @@ def check(ctx: Context) -> Context:
     if ctx.max_cost < 0 or ctx.icl_token_budget < 0 or ctx.parse_retries < 0:
         raise ConfigError("max_cost, icl_token_budget and parse_retries must be >= 0")
     check_prompts(ctx.prompts)
-    if ctx.checkpoint_uri and not ctx.checkpoint_uri.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"checkpoint_uri={ctx.checkpoint_uri!r}: give a postgresql://USER:PASSWORD@HOST:PORT/DB URI, "
-                          "or leave it unset for SQLite files in run_dir")
+    check_executor(ctx)
     check_star_agents(ctx)
     check_self_improve(ctx)
     return ctx
+
+
+def check_executor(ctx: Context) -> None:
+    """The executor's settings can work, and none is set that the chosen executor never reads."""
+    defaults = {f.name: f.default for f in fields(ctx) if f.name in RAY_SETTINGS}
+    changed = [n for n in RAY_SETTINGS if getattr(ctx, n) != defaults[n]]
+    if ctx.executor == "local" and changed:
+        raise ConfigError(f"{', '.join(changed)}: setting(s) of executor=ray, which is off: --set executor=ray, "
+                          "or leave them unset")
+    if ctx.ray_address and ctx.ray_workers != defaults["ray_workers"]:
+        raise ConfigError("ray_workers sizes the local cluster started when ray_address is unset; the cluster at "
+                          f"{ctx.ray_address} has its own resources: leave ray_workers unset")
+    if ctx.ray_workers < 1 or ctx.unit_cpus <= 0 or ctx.unit_gpus < 0 or ctx.unit_retries < 0:
+        raise ConfigError(f"executor=ray needs ray_workers >= 1, unit_cpus > 0, unit_gpus >= 0 and unit_retries >= 0 "
+                          f"(got {ctx.ray_workers}, {ctx.unit_cpus}, {ctx.unit_gpus}, {ctx.unit_retries})")
+    if ctx.ray_setup and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", ctx.ray_setup):
+        raise ConfigError(f"ray_setup={ctx.ray_setup!r}: write MODULE:FUNCTION, e.g. mypackage.backends:register")
+    if ctx.checkpoint_uri and not ctx.checkpoint_uri.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"checkpoint_uri={ctx.checkpoint_uri!r}: give a postgresql://USER:PASSWORD@HOST:PORT/DB URI, "
+                          "or leave it unset for SQLite files in run_dir")
 
 
 def check_star_agents(ctx: Context) -> None:

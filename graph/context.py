@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from graph.agents import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
-from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, GROUNDING, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
+from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, EXECUTORS, GROUNDING, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
 from tools.table import COSTS, TOOL_NAMES
 
@@ -138,6 +138,14 @@ class Context:
     # -- run ------------------------------------------------------------------------------
     run_dir: str = _f("runs/latest", describe="Folder for trajectory.json, dataset.jsonl, report.json/md, adapters.")
     checkpoint_uri: str | None = _f(None, describe="Where a run's units (evaluate's cells, refine's trajectories and validations) are checkpointed: None: SQLite files in run_dir; postgresql://USER:PASSWORD@HOST:PORT/DB: that database, which every machine of a Ray cluster reaches (a graph command whose --db is such a URI sets it). Needs the distributed extra.")
+    # -- executor (docs/scale.md) ------------------------------------------------------------
+    executor: str = _f("local", choices=EXECUTORS, describe="How unit-shaped work runs (evaluate's cells; refine's trajectories and rewards): local, one unit after another in this process; ray, each unit a Ray task. The same seeds give the same report either way.")
+    ray_address: str | None = _f(None, describe="executor=ray: the Ray cluster (auto: the one this machine joined with ray start; HOST:PORT; ray://HOST:10001); None: a local cluster of ray_workers units, started and stopped with the run.")
+    ray_workers: int = _f(2, describe="executor=ray without ray_address: units at once on the local cluster (it gets ray_workers x unit_cpus CPUs and unit_gpus x ray_workers GPUs).")
+    unit_cpus: float = _f(1.0, describe="executor=ray: CPUs each unit holds (its Ray task's num_cpus, and its torch threads).")
+    unit_gpus: float = _f(0.0, describe="executor=ray: GPUs each unit holds (num_gpus; a fraction shares one GPU). 0 where models are reached through endpoints (openai: specs at vllm serve).")
+    unit_retries: int = _f(3, describe="executor=ray: times a unit whose worker died (killed, out of memory, node lost) runs again; it resumes from its own checkpoint.")
+    ray_setup: str | None = _f(None, describe="executor=ray: MODULE:FUNCTION each Ray worker calls before its first unit, e.g. to register your own model backends (llms.register_backend) or tools.")
     step: bool = _f(False, describe="Pause before every tool call (LangGraph interrupt): approve, edit the argument, skip or quit.")
     prompts: dict = _f(describe="Overrides of graph/prompts.py templates, by name (each may use only its default's {fields}).", factory=dict)
 

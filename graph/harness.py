@@ -19,7 +19,7 @@ from pathlib import Path
 from graph.context import Context
 from scoring.stats import accuracy_gain, adjusted_win_rate, bootstrap, summarize_items
 
-TIMING_KEYS = ("seconds", "wall_s", "latency_s")
+TIMING_KEYS = ("seconds", "wall_s", "latency_s")  # and any key ending in _seconds
 
 
 def comparable(report, run_dir: str | Path):
@@ -31,7 +31,7 @@ def comparable(report, run_dir: str | Path):
 
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in TIMING_KEYS}
+            return {k: strip(v) for k, v in value.items() if k not in TIMING_KEYS and not k.endswith("_seconds")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

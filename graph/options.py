@@ -11,6 +11,8 @@ UPDATES = ("icl", "icl-knn", "sft")
 JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
 DTYPES = ("float32", "bfloat16", "float16")
 READINGS = ("auto", "logprobs", "tokens", "text")
+EXECUTORS = ("local", "ray")
+RAY_SETTINGS = ("ray_address", "ray_workers", "unit_cpus", "unit_gpus", "unit_retries", "ray_setup")
 
 
 class ConfigError(AdsError, ValueError):

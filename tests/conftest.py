@@ -195,6 +195,19 @@ def postgres(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def ray_cluster():
+    """For tests that run units on Ray: the local cluster the executor starts (executor=ray) is shut
+    down at the end of the session (slow tier)."""
+    yield
+    import ray
+
+    import graph.executor
+
+    ray.shutdown()
+    graph.executor._started.clear()
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"{SHARED_DATA} not present (it sits beside the repo in CI)")

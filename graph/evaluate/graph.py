@@ -1,9 +1,9 @@
 """The evaluation harness: every method on many tasks, against the same original answers, with cost.
 
 plan (one cell per task x method x update x curation x seed) -> originals (the original policy's
-held-out answers, once per task) -> cell (one per step: an improve run of that method, checkpointed
-as its own thread, so an interrupted evaluation resumes inside the cell it was in and never re-runs
-a finished one) -> report (eval_report.json / .md and PNG plots, graph/eval_report.py).
+held-out answers, once per task) -> cell (one per step, or with executor=ray all of them at once as
+Ray tasks: an improve run of that method, checkpointed as its own thread, so an interrupted
+evaluation resumes inside the cell it was in and never re-runs a finished one) -> report (eval_report.json / .md and PNG plots, graph/eval_report.py).
 
 Methods (``METHODS``; any spec after ``ads=`` is an optimizer, e.g. a refined adapter):
 
@@ -138,10 +138,13 @@ def originals(state: EvalState, ctx: Context) -> dict:
 
 @node("cell")
 def cell(state: EvalState, ctx: Context) -> dict:
-    """The next cell: an improve run of its method, checkpointed as its own thread."""
-    c = state["cells"][len(state.get("done") or [])]
-    task = next(t for t in state["tasks"] if t["task"] == c["task"])
-    return {"done": [run_cell(ctx, c, task, state["originals"][c["task"]])]}
+    """The next cell (executor=local) or every remaining one at once (executor=ray): each an improve
+    run of its method, checkpointed as its own thread."""
+    from graph.executor import batch, run_units
+
+    tasks = {t["task"]: t for t in state["tasks"]}
+    todo = batch(ctx, state["cells"][len(state.get("done") or []):])
+    return {"done": run_units(ctx, run_cell, [(ctx, c, tasks[c["task"]], state["originals"][c["task"]]) for c in todo])}
 
 
 @node("report")

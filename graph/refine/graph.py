@@ -2,8 +2,10 @@
 
 originals (the policy's held-out answers, once per training task)
   -> trajectory (one per step: K sampled optimizer trajectories + 3 default ones per task, each an
-                 improve run without measurement; graph/refine_steps.py)
-  -> reward (one task per step: every trajectory's update measured in shared batches, cached)
+                 improve run without measurement; graph/refine/steps.py; with executor=ray all
+                 of an iteration's at once, each a Ray task)
+  -> reward (one task per step, or with executor=ray every task at once: every trajectory's update
+             measured in shared batches, cached)
   -> train (pairs by cost tier tau; iteration 0: rejection sampling = LoRA SFT on the chosen
             trajectories; iterations 1..N: DPO on chosen / rejected, from the previous adapter)
   -> validate (the new optimizer against the prompting baseline on the validation tasks,
@@ -82,27 +84,34 @@ def originals(state: RefineState, ctx: Context) -> dict:
 
 @node("trajectory")
 def trajectory(state: RefineState, ctx: Context) -> dict:
-    """The next trajectory of this iteration (an improve run, checkpointed as its own thread)."""
+    """The next trajectory of this iteration, or with executor=ray every remaining one at once (each an
+    improve run, checkpointed as its own thread)."""
+    from graph.executor import batch, run_units
     from graph.refine.steps import run_trajectory
 
-    job = state["jobs"][len(_current(state))]
-    task = next(t for t in state["train"] if t["task"] == job["task"])
+    tasks = {t["task"]: t for t in state["train"]}
     i = state.get("iteration", 0)
-    return {"trajectories": [run_trajectory(ctx, job, task, i, state["optimizers"][i])]}
+    todo = batch(ctx, state["jobs"][len(_current(state)):])
+    return {"trajectories": run_units(ctx, run_trajectory, [(ctx, j, tasks[j["task"]], i, state["optimizers"][i]) for j in todo])}
 
 
 @node("reward")
 def reward(state: RefineState, ctx: Context) -> dict:
-    """Rewards of one task's trajectories, measured together."""
+    """Rewards of one task's trajectories, measured together; with executor=ray every remaining task's
+    at once, each task a Ray task."""
+    from graph.executor import batch, run_units
     from graph.refine.steps import reward_task
 
     i = state.get("iteration", 0)
-    task = next(t for t in state["train"] if f"{i}|{t['task']}" not in (state.get("rewarded") or {}))
-    mine = [t for t in _current(state) if t["task"] == task["task"]]
-    rewarded, stats = reward_task(ctx, task, mine, state["originals"][task["task"]])
-    slim = [{k: v for k, v in t.items() if k not in ("updated", "messages")} | {"messages": t["messages"]}
-            for t in rewarded]
-    return {"rewarded": {f"{i}|{task['task']}": slim}, "reward_stats": [{"iteration": i, "task": task["task"], **stats}]}
+    todo = batch(ctx, [t for t in state["train"] if f"{i}|{t['task']}" not in (state.get("rewarded") or {})])
+    calls = [(ctx, task, [t for t in _current(state) if t["task"] == task["task"]], state["originals"][task["task"]])
+             for task in todo]
+    out = {"rewarded": {}, "reward_stats": []}
+    for task, (rewarded, stats) in zip(todo, run_units(ctx, reward_task, calls)):
+        out["rewarded"][f"{i}|{task['task']}"] = [{k: v for k, v in t.items() if k not in ("updated", "messages")}
+                                                   | {"messages": t["messages"]} for t in rewarded]
+        out["reward_stats"].append({"iteration": i, "task": task["task"], **stats})
+    return out
 
 
 @node("train")
