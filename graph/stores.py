@@ -43,8 +43,7 @@ def open_db(location):
 
 class SqliteDB:
     def __init__(self, path: Path):
-        self.path = path
-        self.where = path
+        self.location = self.where = path  # what open_db opens again; what messages name
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(path), check_same_thread=False, timeout=60)
         self.execute(REGISTRY.format(real="REAL"))
@@ -70,7 +69,8 @@ class PostgresDB:
         from llms.base import import_module
 
         self.psycopg = import_module("psycopg", purpose="checkpoints in Postgres", install=INSTALL, error=StoreError)
-        self.uri, self.where = uri, redact(uri)
+        self.uri = self.location = uri
+        self.where = redact(uri)
         self.conn = self._connect()
         self._saver_conn = None
         with self._locked():

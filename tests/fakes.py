@@ -161,3 +161,29 @@ def refine_killed_at(monkeypatch, n: int, store, ctx, inputs: dict) -> tuple[lis
     with pytest.raises(KeyboardInterrupt):
         drive(store.app("refine"), inputs, config_for("refine", thread, ctx, inputs), ctx)
     return ran, store.resume(thread)
+
+
+def evaluate_killed_at(monkeypatch, n: int, store, ctx, inputs: dict) -> tuple[list, dict]:
+    """An evaluation killed (KeyboardInterrupt) as its ``n``-th cell starts, then resumed from a new
+    ``type(store)(store.path)`` (a new connection, as a new process would open). Returns (the key of
+    every cell started, in order; the resumed values)."""
+    import pytest
+
+    import graph.evaluate.graph as ev
+    from graph.runs import config_for, drive
+
+    ran, real = [], ev.run_cell
+
+    def counted(ctx, c, task, original):
+        ran.append(c["key"])
+        if len(ran) == n:
+            raise KeyboardInterrupt(f"killed in cell {n}")
+        return real(ctx, c, task, original)
+
+    monkeypatch.setattr(ev, "run_cell", counted)
+    thread = store.new_thread("evaluate", ctx)
+    with pytest.raises(KeyboardInterrupt):
+        drive(store.app("evaluate"), inputs, config_for("evaluate", thread, ctx, inputs), ctx)
+    store.close()
+    return ran, type(store)(store.db.location).resume(thread)
+

@@ -64,25 +64,10 @@ def test_methods_on_tasks_with_costs_intervals_and_plots(setup, tmp_path):
 
 def test_an_interrupted_evaluation_resumes_without_rerunning_finished_cells(setup, tmp_path, monkeypatch):
     ctx, fake, _ = setup
-    import graph.evaluate.graph as ev
-
-    ran, real = [], ev.run_cell
-
-    def flaky(ctx, c, task, original):
-        ran.append(c["key"])
-        if len(ran) == 3:
-            raise KeyboardInterrupt("killed during the third cell")
-        return real(ctx, c, task, original)
-
-    monkeypatch.setattr(ev, "run_cell", flaky)
-    store = RunStore(tmp_path / "runs.sqlite")
-    thread = store.new_thread("evaluate", ctx)
-    from graph.runs import config_for, drive
+    from tests.fakes import evaluate_killed_at
 
     inputs = {"tasks": TASKS, "methods": ["original", "ads"]}
-    with pytest.raises(KeyboardInterrupt):
-        drive(store.app("evaluate"), inputs, config_for("evaluate", thread, ctx, inputs), ctx)
-    values = store.resume(thread)
+    ran, values = evaluate_killed_at(monkeypatch, 3, RunStore(tmp_path / "runs.sqlite"), ctx, inputs)
     assert ran == ["zorbia|original|0", "zorbia|ads|0", "quxland|original|0", "quxland|original|0", "quxland|ads|0"]
     assert values["eval_report"]["cells"] == 4 and len(fake.calls) == 6  # each ads cell bought its 3 calls once
 

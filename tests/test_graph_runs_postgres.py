@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from graph.harness import comparable
-from graph.runs import RunStore, config_for, drive
+from graph.runs import RunStore
 from graph.stores import StoreError
 from tests.test_graph_evaluate import TASKS, setup  # noqa: F401  (the scripted models and fake tools)
 
@@ -41,25 +41,10 @@ def test_an_evaluation_in_postgres_reports_what_it_reports_on_sqlite(setup, tmp_
 
 
 def test_an_evaluation_killed_in_postgres_resumes_without_rerunning_finished_cells(setup, tmp_path, postgres, monkeypatch):  # noqa: F811
+    from tests.fakes import evaluate_killed_at
+
     ctx, fake, _ = setup
-    import graph.evaluate.graph as ev
-
-    ctx = ctx.replace(checkpoint_uri=postgres)
-    ran, real = [], ev.run_cell
-
-    def killed_in_third(ctx, c, task, original):
-        ran.append(c["key"])
-        if len(ran) == 3:
-            raise KeyboardInterrupt("killed during the third cell")
-        return real(ctx, c, task, original)
-
-    monkeypatch.setattr(ev, "run_cell", killed_in_third)
-    store = RunStore(postgres)
-    thread = store.new_thread("evaluate", ctx)
-    with pytest.raises(KeyboardInterrupt):
-        drive(store.app("evaluate"), INPUTS, config_for("evaluate", thread, ctx, INPUTS), ctx)
-    store.close()
-    values = RunStore(postgres).resume(thread)  # a new connection, as a new process would open
+    ran, values = evaluate_killed_at(monkeypatch, 3, RunStore(postgres), ctx.replace(checkpoint_uri=postgres), INPUTS)
     assert ran == ["zorbia|original|0", "zorbia|ads|0", "quxland|original|0", "quxland|original|0", "quxland|ads|0"]
     assert values["eval_report"]["cells"] == 4 and len(fake.calls) == 6  # each ads cell bought its 3 calls once
 
