@@ -8,10 +8,12 @@ and a projection for N workers (GPUs) from the measured per-unit costs.
 
 Each executor starts cold: its own run folder, tool cache and generation cache (a warm cache would
 answer the second run from the first). The projection: the driver's own time (the original
-answers and the report, measured in the local run) plus the longest-first schedule of the measured
-cell seconds over N workers, plus the Ray run's measured start-up (cluster, workers, model loads).
-It assumes a unit costs on a GPU what it cost here; a GPU shortens each unit, the projection only
-says how the units spread. More workers than units do not help: the longest unit is the floor.
+answers and the report, measured in the local run), plus the longest-first schedule of the local
+run's cell seconds over N workers, plus Ray's overhead measured here: the Ray run's wall time less
+its driver time and that schedule over --workers (the cluster's start, each worker's imports and
+model loads, which workers pay side by side, and units on unit_cpus threads). It assumes a unit
+costs on a GPU what it cost here; a GPU shortens each unit, the projection only says how the units
+spread. More workers than units do not help: the longest unit is the floor.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def main() -> None:
     local, ray = runs["local"], runs["ray"]
     same = comparable(local["report"], local["ctx"].run_dir) == comparable(ray["report"], ray["ctx"].run_dir)
     units = [c["seconds"] for c in local["report"]["cells_detail"] if c["method"] != "original"]
-    startup = max(0.0, ray["wall"] - ray["driver"] - makespan(units, args.workers))
+    overhead = max(0.0, ray["wall"] - ray["driver"] - makespan(units, args.workers))
     print(f"\n{len(tasks)} tasks ({args.suite} {args.split}), methods {args.methods}: {len(local['report']['cells_detail'])} cells, "
           f"{len(units)} of them units that run an improve (the original policy's are free)")
     print(f"local: {local['wall']:.1f} s (driver {local['driver']:.1f} s, cells {local['cells']:.1f} s)")
@@ -104,10 +106,11 @@ def main() -> None:
     print(f"ratio local / ray wall: {local['wall'] / ray['wall']:.2f}")
     print(f"identical reports: {'yes' if same else 'NO'}")
     print(f"per-unit seconds (local): mean {sum(units) / max(len(units), 1):.1f}, min {min(units, default=0):.1f}, "
-          f"max {max(units, default=0):.1f}; Ray start-up and model loads: {startup:.1f} s")
+          f"max {max(units, default=0):.1f}; Ray's overhead over their even split on {args.workers} workers "
+          f"(start-up, each worker's model loads, units on fewer threads): {overhead:.1f} s")
     print(f"\n{'workers':>8}{'projected wall s':>18}{'x local':>9}")
     for n in (int(x) for x in args.project.split(",")):
-        wall = local["driver"] + makespan(units, n) + (startup if n > 1 else 0.0)
+        wall = local["driver"] + makespan(units, n) + (overhead if n > 1 else 0.0)
         print(f"{n:>8}{wall:>18.1f}{local['wall'] / wall:>9.2f}")
     print(f"\nreports: {out / 'local' / 'eval_report.md'}, {out / 'ray' / 'eval_report.md'}")
 
