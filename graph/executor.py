@@ -63,6 +63,7 @@ def run_units(ctx: Context, fn: Callable, calls: Sequence[tuple]) -> list:
     except ray.exceptions.RayTaskError as e:  # the unit's own error, as local would have raised it
         cause = getattr(e, "cause", None)
         if isinstance(cause, BaseException):
+            cause.add_note(f"raised in a Ray worker:\n{e.traceback_str}")
             raise cause from None
         raise
 

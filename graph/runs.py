@@ -9,7 +9,8 @@ LangGraph saver can be handed in for the checkpoints. Every thread id is new:
 new run never lands on an unrelated old one.
 
 ``UnitRuns(ctx, kind)`` holds the child runs of one run (evaluate's cells, refine's trajectories):
-``<run_dir>/<kind>.sqlite``, or ``ctx.checkpoint_uri``'s database with threads named
+``<run_dir>/<kind>.sqlite`` (with executor=ray one file per unit in ``<run_dir>/checkpoints/<kind>/``: SQLite
+takes one writer at a time), or ``ctx.checkpoint_uri``'s database with threads named
 ``<run_dir>|<kind>|<key>`` so that runs sharing it never meet.
 
 ``drive(app, first, config, ctx, on_update=..., on_interrupt=...)`` streams a compiled graph to
@@ -221,17 +222,30 @@ class UnitRuns:
     thread, so a killed unit resumes where it stopped and a finished one is never run again."""
 
     def __init__(self, ctx: Context, kind: str):
-        if ctx.checkpoint_uri:
-            self.location, self.prefix = ctx.checkpoint_uri, f"{ctx.run_dir}|{kind}|"
-        else:
-            self.location, self.prefix = Path(ctx.run_dir) / f"{kind}.sqlite", ""
+        self.run_dir, self.kind = Path(ctx.run_dir), kind
+        self.shared = ctx.checkpoint_uri
+        self.own_files = not ctx.checkpoint_uri and ctx.executor == "ray"
+        self.prefix = f"{ctx.run_dir}|{kind}|" if ctx.checkpoint_uri else ""
 
     def thread(self, key: str) -> str:
         return self.prefix + key
 
+    def location(self, key: str):
+        """Postgres; else one SQLite file for every unit, or under Ray one per unit (<run_dir>/checkpoints/<kind>/),
+        so that worker processes never write one SQLite file at once."""
+        if self.shared:
+            return self.shared
+        if self.own_files:
+            import hashlib
+            import re
+
+            name = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:60] + "-" + hashlib.sha1(key.encode()).hexdigest()[:8]
+            return self.run_dir / "checkpoints" / self.kind / f"{name}.sqlite"
+        return self.run_dir / f"{self.kind}.sqlite"
+
     def finish(self, graph: str, key: str, inputs: dict, ctx: Context) -> dict:
         """``RunStore.finish`` of the unit ``key``: its final values, run or resumed as needed."""
-        store = RunStore(self.location)
+        store = RunStore(self.location(key))
         try:
             return store.finish(graph, self.thread(key), inputs, ctx)
         finally:

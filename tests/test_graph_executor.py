@@ -46,6 +46,8 @@ def test_cells_on_ray_give_the_report_the_local_executor_gives(setup, tmp_path, 
     # every tool call of the Ray run happened in a worker process, the same calls the local run made
     assert calls and os.getpid() not in {pid for *_, pid in calls}
     assert sorted((name, arg) for _, name, arg, _ in calls) == sorted(fake.calls)
+    # each unit checkpointed in its own SQLite file: worker processes never write one file at once
+    assert len(list((tmp_path / "ray" / "checkpoints" / "cells").glob("*.sqlite"))) == 4
 
 
 def test_a_worker_killed_in_a_unit_resumes_it_from_its_checkpoint(setup, tmp_path, ray_cluster, monkeypatch):  # noqa: F811

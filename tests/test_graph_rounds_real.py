@@ -52,7 +52,7 @@ store = RunStore(tmp / "runs.sqlite")
 ctx = Context.build(run_dir=str(tmp / "run"), rounds=2, stop_without_gain=False, max_calls=3, max_new_tokens=96,
                     eval_max_new_tokens=32, demonstrations_per_call=1, cache_path=str(tmp / "cache.sqlite"),
                     memory_path=str(tmp / "memory"))
-known = store.conn.execute("SELECT thread FROM ads_runs").fetchone()
+known = (store.db.execute("SELECT thread FROM ads_runs") or [None])[0]
 if known:
     state["round"] = 2
     values = store.resume(known[0], on_update=on_update)
