@@ -122,27 +122,23 @@ def run_verified(instruction: str, ctx, checks: list[dict]) -> ToolOutput:
     answers ``instruction`` ``ctx.verify_samples`` times and the responses that pass every one of
     the task's ``checks`` (lm-eval's IFEval checkers) are kept; the pass rate and the failing
     checks are in the provenance. A program decides, not a judge of the policy's size."""
-    from scoring.verify import failed_checks
+    from scoring.verify import Sampled
 
     llm = load_model(ctx, ctx.policy)
     samples = llm.generate([instruction], verified_sampling(ctx), batch_size=ctx.batch_size)[0]
-    rows, seen, failing, passed = [], set(), {}, 0
-    for i, g in enumerate(samples):
-        failed = failed_checks(checks, g.text, prompt=instruction) if g.text.strip() else ["empty response"]
-        for cid in failed:
-            failing[cid] = failing.get(cid, 0) + 1
-        passed += not failed
-        key = " ".join(g.text.split())
-        if failed or key in seen:
-            continue
-        seen.add(key)
-        rows.append({"type": "demonstration", "instruction": instruction, "response": g.text, "checks": checks,
-                     "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i}})
+    verdicts = Sampled(checks, [g.text for g in samples], prompt=instruction)
+    rows, seen = [], set()
+    for i in verdicts.passing:
+        key = " ".join(samples[i].text.split())
+        if key not in seen:
+            seen.add(key)
+            rows.append({"type": "demonstration", "instruction": instruction, "response": samples[i].text, "checks": checks,
+                         "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i}})
+    passed = len(verdicts.passing)
     provenance = {"generated_by": ctx.policy, "instruction": instruction, "checks": [c["id"] for c in checks],
                   "samples": len(samples), "passed": passed, "pass_rate": round(passed / max(1, len(samples)), 4),
-                  "kept": len(rows), "failing": failing}
+                  "kept": len(rows), "failing": verdicts.failing}
     tokens = sum(g.prompt_tokens + g.completion_tokens for g in samples)
     if not rows:
-        raise ToolError(f"no sample of {len(samples)} passed the task's checks (failing: "
-                        f"{', '.join(f'{k} x{v}' for k, v in failing.items())})", provenance=provenance, tokens=tokens)
+        raise ToolError(verdicts.why("sample", "the task's checks"), provenance=provenance, tokens=tokens)
     return ToolOutput(rows=rows, provenance=provenance, tokens=tokens)

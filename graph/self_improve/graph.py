@@ -203,7 +203,7 @@ def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tup
     [(row, why)] for rows no sample passed, log entries with the pass rate by check)."""
     from llms.base import SamplingParams
     from records import instruction_of
-    from scoring.verify import failed_checks
+    from scoring.verify import Sampled
 
     if not rows:
         return {}, [], []
@@ -212,21 +212,16 @@ def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tup
     samples = llm.generate([instruction_of(r) for r in rows], params, batch_size=ctx.batch_size)
     answers, failed, by_check, passed = {}, [], {}, 0
     for row, gens in zip(rows, samples):
-        failing = {}
-        for g in gens:
-            bad = failed_checks(row["checks"], g.text, prompt=instruction_of(row)) if g.text.strip() else ["empty response"]
-            passed += not bad
-            for c in row["checks"]:
-                hit = by_check.setdefault(c["id"], [0, 0])
-                hit[0] += c["id"] not in bad
-                hit[1] += 1
-            for cid in bad:
-                failing[cid] = failing.get(cid, 0) + 1
-            if not bad and id(row) not in answers:
-                answers[id(row)] = g.text
-        if id(row) not in answers:
-            failed.append((row, f"verify: no sample of {len(gens)} passed (failing: "
-                                f"{', '.join(f'{k} x{v}' for k, v in failing.items())})"))
+        verdicts = Sampled(row["checks"], [g.text for g in gens], prompt=instruction_of(row))
+        passed += len(verdicts.passing)
+        for c in row["checks"]:
+            hit = by_check.setdefault(c["id"], [0, 0])
+            hit[0] += sum(c["id"] not in bad for bad in verdicts.failed)
+            hit[1] += len(gens)
+        if verdicts.passing:
+            answers[id(row)] = gens[verdicts.passing[0]].text
+        else:
+            failed.append((row, "verify: " + verdicts.why()))
     total = sum(len(g) for g in samples)
     entry = _entry(iteration, "respond", f"verified: a sample of {ctx.verify_samples} passes every check", len(rows),
                    len(answers), failed, samples_passed=passed, samples=total,

@@ -75,27 +75,22 @@ def _messages(ctx: Context, agent: Agent, user: str) -> list[dict]:
 def verify_candidate(c: dict, checks: list[dict], answers: list[str]) -> None:
     """The candidate's response: the first of ``answers`` that passes every check, else status
     ``failed checks`` with the failing checks counted over the answers."""
-    from scoring.verify import failed_checks
+    from scoring.verify import Sampled
 
-    failing = {}
-    for text in answers:
-        bad = failed_checks(checks, text, prompt=c["instruction"]) if text.strip() else ["empty response"]
-        if not bad:
-            c.update(response=text.strip(), checks_passed=True)
-            return
-        for cid in bad:
-            failing[cid] = failing.get(cid, 0) + 1
-    c.update(status="failed checks", reason=f"no answer of {len(answers)} passed the seed's checks (failing: "
-                                             f"{', '.join(f'{k} x{v}' for k, v in failing.items())})")
+    verdicts = Sampled(checks, answers, prompt=c["instruction"])
+    if verdicts.passing:
+        c.update(response=answers[verdicts.passing[0]].strip(), checks_passed=True)
+    else:
+        c.update(status="failed checks", reason=verdicts.why("answer", "the seed's checks"))
 
 
 def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str, str]], agents: dict) -> list[dict]:
     """Each pair's candidate: its instruction agent rewrites the seed, its response agent answers
     (with the seed's checks: see the module docstring)."""
+    from scoring.verify import with_checks
     from tools.demonstrations import generate
 
     checks = seed.get("checks") or []
-
     prefix = ctx.prompt("STAR_REWRITE_REPLY_PREFIX")
     cands = []
     for pair, source in pairs:
@@ -112,8 +107,6 @@ def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str
             if c["instruction"] is None:
                 c.update(status="unparsable", reason="no instruction in the rewrite", raw=raw[:500])
             elif checks:
-                from scoring.verify import with_checks
-
                 c["instruction"] = with_checks(c["instruction"], checks)
         if ra.kind == "seed":
             c["response"] = seed["response"]
