@@ -158,3 +158,16 @@ def test_anticipated_instructions_take_the_checks_of_the_observed_instruction_mo
     assert horse and all(r["checks"] == [LOWER] and not failed_checks(r["checks"], r["response"])
                          for r in horse)
     assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}
+
+
+def test_answers_to_instructions_with_checks_get_checks_max_new_tokens(tmp_path, fake_llm):
+    from graph.heldout import original_answers
+
+    policy = fake_llm("policy")
+    policy.respond = lambda m: "an answer"
+    ctx = Context.build(policy="fake:policy", eval_max_new_tokens=17, checks_max_new_tokens=99, generation_cache=False,
+                        cache_path=str(tmp_path / "c.sqlite"))
+    original_answers(ctx, [{"instruction": "Describe a cat.", "checks": [LOWER]}])
+    assert policy.params[-1].max_new_tokens == 99
+    original_answers(ctx, [{"instruction": "Capital of Zorbia?", "answers": ["Quxton"]}])
+    assert policy.params[-1].max_new_tokens == 17

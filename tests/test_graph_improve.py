@@ -407,3 +407,10 @@ def test_the_optimizer_sees_a_description_never_the_task_name_and_copies_are_fla
     seed1 = Context.build({**context(tmp_path / "s1").to_dict(), "seed": 1})
     builder.compile().invoke(task, context=seed1)
     assert "polite business emails" in "\n".join(m["content"] for m in optimizer.history[-1])
+
+
+def test_knn_min_overlap_reaches_the_update_and_narrows_the_contexts(tmp_path, models, fake_tools):
+    loose = run_with(tmp_path / "a", models)
+    strict = run_with(tmp_path / "b", models, knn_min_overlap=1.0)
+    assert loose["updated_policy"].get("min_overlap") == 0.0 and strict["updated_policy"]["min_overlap"] == 1.0
+    assert strict["coverage"]["with_context"] < loose["coverage"]["with_context"]
