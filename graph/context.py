@@ -91,7 +91,8 @@ class Context:
     # -- update and measurement -----------------------------------------------------------
     update: str = _f("icl-knn", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
     knn_min_similarity: float = _f(0.4, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
-    knn_min_overlap: float = _f(0.0, update="icl-knn", describe="icl-knn: a row must also hold at least this share of the question's content words (stopwords left out) to enter its context: an agreement check against passages on a neighbouring subject. 0: off.")
+    knn_min_overlap: float = _f(0.34, update="icl-knn", describe="icl-knn: a row must also hold at least this share of the question's content words (stopwords left out) to enter its context: an agreement check against passages on a neighbouring subject (docs/update-help.md). 0: off.")
+    knn_context_overlap: float = _f(0.5, update="icl-knn", describe="icl-knn: a question's packed context as a whole must hold at least this share of the question's content words (stopwords and question words left out), else the question is asked bare: a context naming too few of its terms cost more answers than it gave (docs/update-help.md). 0: off.")
     knn_rows: int | None = _f(4, update="icl-knn", describe="icl-knn: at most this many rows (the most similar) in a question's context; None: as many as fit the token budget.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")

@@ -19,10 +19,22 @@ def items_of(held_out: list) -> list[dict]:
     return items
 
 
-def answer_tokens(ctx: Context, items: list[dict]) -> int:
-    """How long an answer to these held-out items may be: ``checks_max_new_tokens`` where an item
-    carries checks (a constraint on length or on the ending needs room), else ``eval_max_new_tokens``."""
-    return ctx.checks_max_new_tokens if any(it.get("checks") for it in items) else ctx.eval_max_new_tokens
+def answer_tokens(ctx: Context, item: dict) -> int:
+    """How long an answer to this held-out item may be: ``checks_max_new_tokens`` where it carries
+    checks (a constraint on length or on the ending needs room), else ``eval_max_new_tokens``."""
+    return ctx.checks_max_new_tokens if item.get("checks") else ctx.eval_max_new_tokens
+
+
+def answer_each(ctx: Context, spec: str, prompts: list, limits: list[int]) -> list[str]:
+    """``answer`` with a token limit per prompt: prompts sharing a limit are generated together, and
+    the answers come back in the prompts' order (a task mixing items with and without checks gives
+    the long limit to those with checks only)."""
+    out: list[str | None] = [None] * len(prompts)
+    for limit in dict.fromkeys(limits):
+        at = [i for i, n in enumerate(limits) if n == limit]
+        for i, a in zip(at, answer(ctx, spec, [prompts[i] for i in at], max_new_tokens=limit)):
+            out[i] = a
+    return out
 
 
 def answer(ctx: Context, spec: str, prompts: list, *, max_new_tokens: int | None = None) -> list[str]:
@@ -35,7 +47,7 @@ def answer(ctx: Context, spec: str, prompts: list, *, max_new_tokens: int | None
 
 def original_answers(ctx: Context, held_out: list) -> list[str]:
     items = items_of(held_out)
-    return answer(ctx, ctx.policy, [it["instruction"] for it in items], max_new_tokens=answer_tokens(ctx, items))
+    return answer_each(ctx, ctx.policy, [it["instruction"] for it in items], [answer_tokens(ctx, it) for it in items])
 
 
 def updated_prompts(ctx: Context, held_out: list, updated: dict) -> tuple[str, list]:
@@ -88,9 +100,14 @@ def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, origin
     prompts = [updated_prompts(ctx, held_out, u) for u in updates]
     known: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
     for spec in dict.fromkeys(spec for spec, _ in prompts):
-        ask = [p for p in dict.fromkeys(p for s, ps in prompts if s == spec for p in ps) if (spec, p) not in known]
-        if ask:
-            known.update(zip([(spec, p) for p in ask], answer(ctx, spec, ask, max_new_tokens=answer_tokens(ctx, items))))
+        limit: dict[str, int] = {}
+        for s, ps in prompts:
+            for p, it in zip(ps, items):
+                if s == spec and (spec, p) not in known:
+                    limit[p] = max(limit.get(p, 0), answer_tokens(ctx, it))
+        if limit:
+            ask = list(limit)
+            known.update(zip([(spec, p) for p in ask], answer_each(ctx, spec, ask, [limit[p] for p in ask])))
     return [[known[(spec, p)] for p in ps] for spec, ps in prompts]
 
 

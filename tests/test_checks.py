@@ -171,3 +171,17 @@ def test_answers_to_instructions_with_checks_get_checks_max_new_tokens(tmp_path,
     assert policy.params[-1].max_new_tokens == 99
     original_answers(ctx, [{"instruction": "Capital of Zorbia?", "answers": ["Quxton"]}])
     assert policy.params[-1].max_new_tokens == 17
+
+
+def test_a_task_mixing_items_with_and_without_checks_gives_the_long_limit_to_those_with_checks_only(tmp_path, fake_llm):
+    from graph.heldout import original_answers
+
+    policy = fake_llm("policy")
+    policy.respond = lambda m: f"answer to {m[-1]['content']}"
+    ctx = Context.build(policy="fake:policy", eval_max_new_tokens=17, checks_max_new_tokens=99, generation_cache=False,
+                        cache_path=str(tmp_path / "c.sqlite"))
+    items = [{"instruction": "Capital of Zorbia?", "answers": ["Quxton"]}, {"instruction": "Describe a cat.", "checks": [LOWER]},
+             {"instruction": "River of Zorbia?", "answers": ["Vel"]}]
+    answers = original_answers(ctx, items)
+    assert answers == [f"answer to {it['instruction']}" for it in items]  # in the items' order
+    assert sorted(p.max_new_tokens for p in policy.params[-2:]) == [17, 99]  # one batch per limit

@@ -410,7 +410,14 @@ def test_the_optimizer_sees_a_description_never_the_task_name_and_copies_are_fla
 
 
 def test_knn_min_overlap_reaches_the_update_and_narrows_the_contexts(tmp_path, models, fake_tools):
-    loose = run_with(tmp_path / "a", models)
+    loose = run_with(tmp_path / "a", models, knn_min_overlap=0.0)
     strict = run_with(tmp_path / "b", models, knn_min_overlap=1.0)
     assert loose["updated_policy"].get("min_overlap") == 0.0 and strict["updated_policy"]["min_overlap"] == 1.0
     assert strict["coverage"]["with_context"] < loose["coverage"]["with_context"]
+
+
+def test_knn_context_overlap_reaches_the_update_and_asks_bare_below_it(tmp_path, models, fake_tools):
+    off = run_with(tmp_path / "a", models, knn_context_overlap=0.0)
+    strict = run_with(tmp_path / "b", models, knn_context_overlap=1.0)
+    assert off["updated_policy"]["min_context_overlap"] == 0.0 and strict["updated_policy"]["min_context_overlap"] == 1.0
+    assert strict["coverage"]["with_context"] < off["coverage"]["with_context"]

@@ -46,12 +46,20 @@ def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_p
     enc = load_embedder(ctx.embedder).encode
     texts = [f"{r.get('title') or ''}. {r.get('text') or ''}" for r in rows]
     sims = np.asarray(enc([h["instruction"] for h in task["held_out"]])) @ np.asarray(enc(texts)).T
+    from trainers.update import content_words
+
+    def share(question, text):  # of the question's content words, the share the text holds
+        q = content_words(question)
+        return len(q & content_words(text)) / len(q) if q else 1.0
+
     with_context = answer_in = 0
     for item, row_sims in zip(task["held_out"], sims):
-        near = sorted(((s, i) for i, s in enumerate(row_sims) if s >= ctx.knn_min_similarity), reverse=True)[:ctx.knn_rows]
-        if near:
+        near = sorted(((s, i) for i, s in enumerate(row_sims) if s >= ctx.knn_min_similarity
+                       and share(item["instruction"], texts[i]) >= ctx.knn_min_overlap), reverse=True)[:ctx.knn_rows]
+        held = " ".join(f"{rows[i].get('title') or ''} {rows[i]['text']}" for _, i in near)
+        if near and share(item["instruction"], held) >= ctx.knn_context_overlap:
             with_context += 1
-            answer_in += qa_match(" ".join(f"{rows[i].get('title') or ''} {rows[i]['text']}" for _, i in near), item["answers"])
+            answer_in += qa_match(held, item["answers"])
     assert out["report"]["coverage"] == {"items": 6, "with_context": with_context, "with_answers": 6,
                                          "answer_in_context": answer_in}
     assert with_context > 0

@@ -84,3 +84,24 @@ def test_icl_knn_min_overlap_keeps_out_a_row_that_names_none_of_the_questions_te
     from trainers.update import content_words, overlap
 
     assert content_words(question) == {"capital", "zorbia"} and overlap(question, {"zorbia"}) == 0.5
+
+
+def test_icl_knn_min_context_overlap_asks_bare_where_the_packed_context_names_too_few_of_the_questions_terms():
+    import numpy as np
+
+    rows = [{"type": "document", "title": "Zorbia", "text": "Zorbia lies on the river Vel."},
+            {"type": "document", "title": "Quxton", "text": "Quxton has a cathedral and a port."}]
+
+    def encode(texts):  # every passage looks like every question to the embedder
+        return np.array([[1.0, 0.0] for _ in texts])
+
+    near = "What is the capital of Zorbia?"  # content words: capital, zorbia; the context holds zorbia only
+    named = "Which river crosses Zorbia?"  # river, crosses, zorbia: river and zorbia are held
+    gated = update_policy("icl-knn", rows, policy="fake:p", icl_token_budget=200, min_similarity=0.5,
+                          min_context_overlap=0.6)
+    _, (bare, kept) = prompts_for(gated, [near, named], ICL_PROMPT, encode=encode, count_tokens=words, **TEMPLATES)
+    assert bare == near  # 1 of 2 terms < 0.6: no context at all
+    assert "river Vel" in kept and "cathedral" in kept  # 2 of 3 >= 0.6: the whole packed context stays
+    off = update_policy("icl-knn", rows, policy="fake:p", icl_token_budget=200, min_similarity=0.5)
+    _, (with_context, _) = prompts_for(off, [near, named], ICL_PROMPT, encode=encode, count_tokens=words, **TEMPLATES)
+    assert "river Vel" in with_context and gated["min_context_overlap"] == 0.6 and off["min_context_overlap"] == 0.0

@@ -10,8 +10,11 @@ into the graph's state and report):
   never used, so an instruction no row resembles is asked with no context at all and irrelevant
   data cannot derail its answer; with ``min_overlap`` a row must also hold that share of the
   question's content words (an agreement check: a passage on a neighbouring subject, alike in
-  embedding, that names none of the question's terms stays out):
-  ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity", "min_overlap"}``;
+  embedding, that names none of the question's terms stays out); with ``min_context_overlap`` the
+  packed context as a whole must hold that share, or the question is asked bare (a context that
+  names too few of the question's terms cost more answers than it gave, see docs/update-help.md):
+  ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity", "min_overlap",
+  "min_context_overlap"}``;
 * ``sft``: a LoRA adapter trained on the rows (``trainers.sft.run_sft``):
   ``{"kind": "sft", "policy": "<base>+<adapter>", "adapter", "rows_used"}``.
 
@@ -32,12 +35,13 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
                   icl_token_budget: int = 1024, document_template: str | None = None,
                   example_template: str | None = None, out_dir: str | Path | None = None,
                   recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
-                  min_similarity: float = 0.5, max_rows: int | None = None, min_overlap: float = 0.0) -> dict:
+                  min_similarity: float = 0.5, max_rows: int | None = None, min_overlap: float = 0.0,
+                  min_context_overlap: float = 0.0) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
     if kind == "icl-knn":
         return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
                 "token_budget": icl_token_budget, "min_similarity": min_similarity, "max_rows": max_rows,
-                "min_overlap": min_overlap}
+                "min_overlap": min_overlap, "min_context_overlap": min_context_overlap}
     if kind == "icl":
         from .icl import pack
 
@@ -102,7 +106,8 @@ def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, coun
                      example_template: str) -> list[str]:
     """Per instruction: the rows at least ``min_similarity`` alike (and holding ``min_overlap`` of
     its content words), most similar first, at most ``max_rows`` of them (None: as many as fit),
-    packed in the budget."""
+    packed in the budget; empty where the packed text holds less than ``min_context_overlap`` of
+    the question's content words."""
     import numpy as np
 
     from .icl import pack
@@ -114,6 +119,7 @@ def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, coun
              for r in rows]
     sims = np.asarray(encode(list(instructions)), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
     min_overlap = updated.get("min_overlap") or 0.0
+    min_context = updated.get("min_context_overlap") or 0.0
     words = [content_words(f"{t} {r.get('response') or ''}") for t, r in zip(texts, rows)] if min_overlap else []
     out = []
     for question, row_sims in zip(instructions, sims):
@@ -122,5 +128,6 @@ def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, coun
         ranked = [{**rows[i], "knn_similarity": s} for s, i in near[:updated.get("max_rows") or None]]
         packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
                       score=lambda r: r["knn_similarity"])
-        out.append(packed.text)
+        gated = min_context and packed.text and overlap(question, content_words(packed.text)) < min_context
+        out.append("" if gated else packed.text)
     return out

@@ -121,7 +121,8 @@ def update(state: State, ctx: Context) -> dict:
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
                             example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
                             recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity,
-                            max_rows=ctx.knn_rows, min_overlap=ctx.knn_min_overlap)
+                            max_rows=ctx.knn_rows, min_overlap=ctx.knn_min_overlap,
+                            min_context_overlap=ctx.knn_context_overlap)
     if ctx.update == "sft" and not dataset and r > 0 and state.get("updated"):
         updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}

@@ -1,0 +1,109 @@
+"""Which bought rows icl-knn should put before a held-out question: selection settings compared on
+the same bought data, with the real policy and the verifier.
+
+The bought data is the retrieval rule's (one ``information_retrieval`` call per observed
+instruction, ``--k`` passages a call, as ``bench/evaluate.py --methods retrieval`` buys it), so
+every variant sees the same rows and only the selection differs. Each variant is
+``name:setting=value,...`` over the icl-knn settings ``floor`` (knn_min_similarity), ``rows``
+(knn_rows), ``overlap`` (knn_min_overlap) and ``context`` (knn_context_overlap); unset ones keep
+the defaults. Prints, per variant, the accuracy, gain, items gained / lost against the policy
+without data, how many questions got a context and how many of those contexts hold an accepted
+answer.
+
+    .venv/bin/python bench/selection.py --split validation --seeds 0,1,2 \\
+        --variant off:overlap=0,context=0 --variant default
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SETTINGS = {"floor": ("min_similarity", "knn_min_similarity"), "rows": ("max_rows", "knn_rows"),
+            "overlap": ("min_overlap", "knn_min_overlap"), "context": ("min_context_overlap", "knn_context_overlap")}
+
+
+def parse_variant(text: str, ctx) -> tuple[str, dict]:
+    """``name:floor=0.4,rows=4`` -> (name, the icl-knn update's selection fields)."""
+    name, _, body = text.partition(":")
+    fields = {key: getattr(ctx, setting) for key, setting in SETTINGS.values()}
+    for part in filter(None, body.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key not in SETTINGS:
+            raise SystemExit(f"--variant {text!r}: expected name:setting=value,... with settings {', '.join(SETTINGS)}")
+        fields[SETTINGS[key][0]] = None if value.lower() == "none" else (int(value) if key == "rows" else float(value))
+    return name, fields
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    ap.add_argument("--seeds", default="0", help="comma-separated suite seeds (each seed its own NQ suite)")
+    ap.add_argument("--k", type=int, default=None, help="passages a retrieval call (default: retrieval_k)")
+    ap.add_argument("--variant", action="append", default=[], help="name:setting=value,... (repeat)")
+    args = ap.parse_args()
+
+    from evaluate import suite_dir
+
+    from graph.context import Context
+    from graph.heldout import answer, items_of
+    from graph.nodes import load_model
+    from graph.tasks.load import load_tasks
+    from llms.embeddings import load_embedder
+    from scoring.verify import qa_match, verify
+    from tools import retrieval
+    from tools.corpus import ensure_corpus
+    from trainers.icl import icl_prompt
+    from trainers.update import nearest_contexts
+
+    ctx = Context()
+    variants = [parse_variant(v, ctx) for v in args.variant or ["default"]]
+    corpus, k = ensure_corpus(ctx.corpus), args.k or ctx.retrieval_k
+    encode = load_embedder(ctx.embedder).encode
+    count = load_model(ctx, ctx.policy).count_tokens
+    templates = {"document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
+
+    items, pools = [], []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for task in load_tasks(suite_dir("nq", seed), split=args.split, seed=seed):
+            rows, seen = [], set()
+            for q in task["observed"]:
+                for hit in retrieval.search(corpus, q if isinstance(q, str) else q["instruction"], k=k,
+                                            candidates=ctx.bm25_candidates):
+                    if hit.id not in seen:
+                        seen.add(hit.id)
+                        rows.append({"type": "document", "title": hit.title, "text": hit.text})
+            for item in items_of(task["held_out"]):
+                items.append(item)
+                pools.append(rows)
+    questions = [it["instruction"] for it in items]
+    original = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, questions))]
+    print(f"NQ {args.split}, seeds {args.seeds}: {len(items)} questions, {k} passages a call; "
+          f"the policy without data answers {sum(original)} ({100 * sum(original) / len(items):.1f}%)")
+    print(f"{'variant':12s} {'settings':58s} {'accuracy':>9s} {'gain':>6s} {'gained/lost':>11s} {'context':>7s} {'answer in it':>12s}")
+    for name, fields in variants:
+        t0 = time.perf_counter()
+        contexts, prompts = [], []
+        for question, rows in zip(questions, pools):
+            updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}
+            [context] = nearest_contexts(updated, [question], encode=encode, count_tokens=count, **templates)
+            contexts.append(context)
+            prompts.append(icl_prompt(context, question, ctx.prompt("ICL_KNN_PROMPT")))
+        ok = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, prompts))]
+        gained = sum(n and not o for n, o in zip(ok, original))
+        lost = sum(o and not n for n, o in zip(ok, original))
+        held = sum(bool(c) and qa_match(c, it["answers"]) for c, it in zip(contexts, items))
+        settings = ", ".join(f"{key}={fields[f]}" for key, (f, _) in SETTINGS.items())
+        print(f"{name:12s} {settings:58s} {100 * sum(ok) / len(items):8.1f}% {100 * (sum(ok) - sum(original)) / len(items):+6.1f} "
+              f"{gained:>5d} / {lost:<3d} {sum(bool(c) for c in contexts):>7d} {held:>12d}   ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
