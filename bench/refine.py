@@ -11,10 +11,14 @@ off so neither is served from it:
 * shared: the original answers once per task, every trajectory's updated answers in shared
   batches with each distinct prompt once (``graph.heldout.measure_many``).
 
-Prints ``ratio: N`` (one-at-a-time seconds / shared seconds; target >= 3) and the reward cache's
-hits when the same rewards are asked for again.
+Prints ``ratio: N`` (one-at-a-time seconds / shared seconds; target >= 3), the reward cache's
+hits when the same rewards are asked for again, and the projected time of a full refine run on
+the suite's whole training split from these measurements: every training task x (``--run-samples``
+K sampled + 3 default) trajectories x (1 rejection-sampling + ``--run-dpo`` DPO) iterations, each
+trajectory gathered and rewarded as measured here. The optimizer's own training (its SFT and DPO
+steps) is not in the projection.
 
-    .venv/bin/python bench/refine.py [--tasks 2] [--samples 2]
+    .venv/bin/python bench/refine.py [--suite nq] [--tasks 2] [--samples 2] [--run-samples 5] [--run-dpo 2]
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=2)
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16, help="prompts per batch of the shared measurement")
+    ap.add_argument("--suite", default="nq", choices=["nq", "ifeval", "wizardlm"], help="the dev suite measured")
+    ap.add_argument("--run-samples", type=int, default=5, help="K of the projected full run")
+    ap.add_argument("--run-dpo", type=int, default=2, help="DPO iterations of the projected full run")
     args = ap.parse_args()
 
     from evaluate import suite_dir
@@ -45,7 +52,8 @@ def main() -> None:
     from graph.refine.steps import jobs_for, reward_task, run_trajectory
     from graph.tasks.load import load_tasks
 
-    tasks = load_tasks(suite_dir("nq", 0), split="train")[: args.tasks]
+    train = load_tasks(suite_dir(args.suite, 0), split="train")
+    tasks = train[: args.tasks]
     tmp = Path(tempfile.mkdtemp(prefix="ads-bench-refine-"))
     ctx = Context.build(run_dir=str(tmp), refine_samples=args.samples, generation_cache=False,
                         cache_path=str(tmp / "tools.sqlite"), memory_path=str(tmp / "memory"))
@@ -81,6 +89,13 @@ def main() -> None:
             _, stats = reward_task(ctx, task, mine, original_answers(ctx, task["held_out"]))
             hits, measured = hits + stats["cache_hits"], measured + stats["measured"]
     print(f"reward cache over two passes: {measured} measured, {hits} hits (of {2 * len(trajectories)} asked)")
+
+    n = len(train) * (args.run_samples + 3) * (1 + args.run_dpo)
+    per_shared, per_one = (gather_s + shared_s) / len(trajectories), (gather_s + one_s) / len(trajectories)
+    print(f"projected full run on the {args.suite} training split ({len(train)} tasks x {args.run_samples + 3} "
+          f"trajectories x {1 + args.run_dpo} iterations = {n} trajectories, the optimizer's training left out): "
+          f"{n * per_shared / 3600:.1f} h with shared rewards ({per_shared:.0f} s a trajectory), "
+          f"{n * per_one / 3600:.1f} h one at a time")
 
 
 if __name__ == "__main__":
