@@ -421,3 +421,15 @@ def test_knn_context_overlap_reaches_the_update_and_asks_bare_below_it(tmp_path,
     strict = run_with(tmp_path / "b", models, knn_context_overlap=1.0)
     assert off["updated_policy"]["min_context_overlap"] == 0.0 and strict["updated_policy"]["min_context_overlap"] == 1.0
     assert strict["coverage"]["with_context"] < off["coverage"]["with_context"]
+
+
+def test_the_agreement_checks_apply_where_held_out_items_carry_answers_only(tmp_path, models, fake_tools):
+    models[0].respond = lambda m: PLAN
+    ctx = Context.build({**context(tmp_path / "a").to_dict(), "knn_min_overlap": 0.34, "knn_context_overlap": 0.5})
+    knowledge = builder.compile().invoke(TASK, context=ctx)["report"]["updated_policy"]
+    assert (knowledge["min_overlap"], knowledge["min_context_overlap"]) == (0.34, 0.5)
+    no_answers = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
+    ctx = Context.build({**context(tmp_path / "b").to_dict(), "knn_min_overlap": 0.34, "knn_context_overlap": 0.5,
+                         "judge_mode": "pairwise"})
+    judged = builder.compile().invoke(no_answers, context=ctx)["report"]["updated_policy"]
+    assert (judged["min_overlap"], judged["min_context_overlap"]) == (0.0, 0.0)

@@ -100,6 +100,15 @@ def curate(state: State, ctx: Context) -> dict:
     return {"dataset": dataset, "dropped_rows": dropped, "curation": log}
 
 
+def agreement_checks(ctx: Context, held_out: list) -> dict:
+    """icl-knn's agreement checks (a row, and the packed context, must name the question's terms)
+    where the held-out items carry answers: they were chosen on knowledge tasks, where a passage on
+    a neighbouring subject costs answers; a demonstration of a format or a style is chosen by
+    similarity alone."""
+    on = items_carry_answers(held_out)
+    return {"min_overlap": ctx.knn_min_overlap if on else 0.0, "min_context_overlap": ctx.knn_context_overlap if on else 0.0}
+
+
 @node("update")
 def update(state: State, ctx: Context) -> dict:
     """The updated policy: curated data packed into its context (icl) or a LoRA adapter (sft)."""
@@ -121,8 +130,7 @@ def update(state: State, ctx: Context) -> dict:
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
                             example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
                             recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity,
-                            max_rows=ctx.knn_rows, min_overlap=ctx.knn_min_overlap,
-                            min_context_overlap=ctx.knn_context_overlap)
+                            max_rows=ctx.knn_rows, **agreement_checks(ctx, state.get("held_out") or []))
     if ctx.update == "sft" and not dataset and r > 0 and state.get("updated"):
         updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}
