@@ -99,12 +99,11 @@ def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, origin
     items = items_of(held_out)
     prompts = [updated_prompts(ctx, held_out, u) for u in updates]
     known: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
+    limits = [answer_tokens(ctx, it) for it in items]
     for spec in dict.fromkeys(spec for spec, _ in prompts):
-        limit: dict[str, int] = {}
-        for s, ps in prompts:
-            for p, it in zip(ps, items):
-                if s == spec and (spec, p) not in known:
-                    limit[p] = max(limit.get(p, 0), answer_tokens(ctx, it))
+        limit: dict[str, int] = {}  # each prompt still to ask, with the longest limit of the items asking it
+        for p, n in ((p, n) for s, ps in prompts if s == spec for p, n in zip(ps, limits) if (spec, p) not in known):
+            limit[p] = max(limit.get(p, 0), n)
         if limit:
             ask = list(limit)
             known.update(zip([(spec, p) for p in ask], answer_each(ctx, spec, ask, [limit[p] for p in ask])))
