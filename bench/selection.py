@@ -65,7 +65,7 @@ def main() -> None:
 
     ctx = Context()
     variants = [parse_variant(v, ctx) for v in args.variant or ["default"]]
-    corpus, k = ensure_corpus(ctx.corpus), args.k or ctx.retrieval_k
+    corpus, k = ensure_corpus(ctx.corpus), args.k or retrieval.passages_per_call(ctx, knowledge=True)
     encode = load_embedder(ctx.embedder).encode
     count = load_model(ctx, ctx.policy).count_tokens
     templates = {"document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}

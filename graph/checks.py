@@ -64,7 +64,7 @@ def check(ctx: Context) -> Context:
     ctx.costs = {**COSTS, **{k: float(v) for k, v in ctx.costs.items()}}
     for name in ("max_calls", "batch_size", "max_new_tokens", "eval_max_new_tokens", "checks_max_new_tokens", "retrieval_k", "memory_k",
                  "demonstrations_per_call", "bm25_candidates", "max_arg_chars", "judge_max_new_tokens"):
-        if getattr(ctx, name) < (0 if name == "max_calls" else 1):
+        if getattr(ctx, name) is not None and getattr(ctx, name) < (0 if name == "max_calls" else 1):
             raise ConfigError(f"{name} must be {'>= 0' if name == 'max_calls' else '>= 1'}, not {getattr(ctx, name)}")
     if ctx.rounds < 1:
         raise ConfigError(f"rounds must be >= 1, not {ctx.rounds}")

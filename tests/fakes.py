@@ -88,12 +88,15 @@ class FakeTools:
 
     def __init__(self, fail_on: str | None = None):
         self.calls: list[tuple[str, str]] = []
+        self.retrieval_k: list[int | None] = []  # Context.retrieval_k each information_retrieval call ran with
         self.fail_on = fail_on
 
     def __call__(self, name, arg, ctx):
         from tools.base import ToolResult
 
         self.calls.append((name, arg))
+        if name == "information_retrieval":
+            self.retrieval_k.append(ctx.retrieval_k)
         if arg == self.fail_on:
             raise RuntimeError("index offline")
         prov = {"tool": name, "arg": arg}

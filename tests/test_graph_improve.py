@@ -433,3 +433,15 @@ def test_the_agreement_checks_apply_where_held_out_items_carry_answers_only(tmp_
                          "judge_mode": "pairwise"})
     judged = builder.compile().invoke(no_answers, context=ctx)["report"]["updated_policy"]
     assert (judged["min_overlap"], judged["min_context_overlap"]) == (0.0, 0.0)
+
+
+def test_retrieval_breadth_is_auto_300_where_held_out_items_carry_answers_else_10(tmp_path, models, fake_tools):
+    models[0].respond = lambda m: PLAN
+    knowledge = builder.compile().invoke(TASK, context=context(tmp_path / "a"))["report"]
+    assert fake_tools.retrieval_k == [300, 300]
+    assert "returns 300 passage(s) a call" in knowledge["cost_rule"] and knowledge["passages_bought"] == 2
+    no_answers = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
+    judged = builder.compile().invoke(no_answers, context=context(tmp_path / "b", judge_mode="pairwise"))["report"]
+    assert fake_tools.retrieval_k[2:] == [10, 10] and "returns 10 passage(s) a call" in judged["cost_rule"]
+    builder.compile().invoke(TASK, context=context(tmp_path / "c", retrieval_k=20))  # a user's k is kept
+    assert fake_tools.retrieval_k[4:] == [20, 20]

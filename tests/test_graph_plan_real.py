@@ -21,7 +21,7 @@ def test_a_demonstration_stating_a_wrong_fact_is_dropped_with_its_reason(smollm,
 
     ctx = Context(cache_path=str(tmp_path / "c.sqlite"))
     docs = call_tool("information_retrieval", "Jupiter", ctx).rows
-    assert len(docs) == ctx.retrieval_k and any("Jupiter" in d["text"] for d in docs)
+    assert len(docs) == 10 and any("Jupiter" in d["text"] for d in docs)  # outside a task: auto is 10 a call
     wrong = {"type": "demonstration", "instruction": "Who first mapped the Great Red Spot of Jupiter?",
              "response": "The Great Red Spot was first mapped by Professor Quentin Vortigan in 1721."}
     right = {"type": "demonstration", "instruction": "Which planet is the largest?",
@@ -63,3 +63,5 @@ def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_p
     assert out["report"]["coverage"] == {"items": 6, "with_context": with_context, "with_answers": 6,
                                          "answer_in_context": answer_in}
     assert with_context > 0
+    # planets' held-out items carry answers: each call bought the knowledge breadth (auto: 300)
+    assert out["report"]["passages_bought"] == 600 and "returns 300 passage(s)" in out["report"]["cost_rule"]

@@ -55,6 +55,14 @@ def items_carry_answers(held_out: list) -> bool:
     return bool(items) and all(verifier_of(h) in ("qa", "math") for h in items)
 
 
+def retrieval_k(ctx: Context, state: State) -> int:
+    """Passages an information_retrieval call of this run returns (``Context.retrieval_k``; its
+    auto value is the knowledge one where the held-out items carry answers)."""
+    from tools.retrieval import passages_per_call
+
+    return passages_per_call(ctx, knowledge=items_carry_answers(state.get("held_out") or []))
+
+
 def items_carry_checks(held_out: list) -> bool:
     """Whether the task says what a good answer is: every held-out item carries IFEval checks."""
     items = [h for h in held_out if isinstance(h, dict)]
@@ -305,6 +313,8 @@ def run_tools(state: State, ctx: Context) -> dict:
                              "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
     if action == "skip":
         return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
+    if call["name"] == "information_retrieval" and ctx.retrieval_k is None:  # auto: breadth where items carry answers
+        ctx = ctx.variant(retrieval_k=retrieval_k(ctx, state))
     try:
         checks = checks_for(state, arg) if call["name"] == "demonstration_generation" else []
         result = (tools.call_tool(call["name"], arg, ctx, checks=checks) if checks else tools.call_tool(call["name"], arg, ctx)).to_dict()

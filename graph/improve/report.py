@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import Context
+from graph.improve.gather import retrieval_k
 
 
 def api_calls(state: dict) -> list[dict]:
@@ -57,7 +58,9 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "api_calls": calls,
         "cost_total": round(sum(c["cost"] for c in calls), 4),
         "cost_rule": "per call: each call costs its API's price (Context.costs), whatever it returns "
-                     f"(information_retrieval returns {ctx.retrieval_k} passage(s) a call)",
+                     f"(information_retrieval returns {retrieval_k(ctx, state)} passage(s) a call)",
+        "passages_bought": sum(len(r.get("rows") or []) for r in state.get("results") or []
+                               if r.get("status") == "ok" and r.get("tool") == "information_retrieval"),
         "anticipated": (state.get("anticipated") or {}).get("questions") or [],
         "copied_calls_rejected": sum(len(p.get("copied") or []) for p in parse_log),
         "coverage": {k: v for k, v in (evaluation.get("coverage") or {}).items() if k != "per_item"} or None,
@@ -99,7 +102,7 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
-             f"- cost rule: {rep['cost_rule']}",
+             f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
              *([f"- anticipated questions (the optimizer's, each an information_retrieval call on a knowledge task): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
              *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
