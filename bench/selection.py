@@ -70,7 +70,7 @@ def main() -> None:
     count = load_model(ctx, ctx.policy).count_tokens
     templates = {"document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
 
-    items, pools = [], []
+    items, pools = [], []  # pools[i]: the bought rows of item i's task (one list object per task)
     for seed in (int(s) for s in args.seeds.split(",")):
         for task in load_tasks(suite_dir("nq", seed), split=args.split, seed=seed):
             rows, seen = [], set()
@@ -90,12 +90,14 @@ def main() -> None:
     print(f"{'variant':12s} {'settings':58s} {'accuracy':>9s} {'gain':>6s} {'gained/lost':>11s} {'context':>7s} {'answer in it':>12s}")
     for name, fields in variants:
         t0 = time.perf_counter()
-        contexts, prompts = [], []
-        for question, rows in zip(questions, pools):
+        contexts = [""] * len(questions)
+        for rows in {id(r): r for r in pools}.values():  # a task's questions together: its rows are encoded once
+            at = [i for i, r in enumerate(pools) if r is rows]
             updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}
-            [context] = nearest_contexts(updated, [question], encode=encode, count_tokens=count, **templates)
-            contexts.append(context)
-            prompts.append(icl_prompt(context, question, ctx.prompt("ICL_KNN_PROMPT")))
+            for i, context in zip(at, nearest_contexts(updated, [questions[i] for i in at], encode=encode,
+                                                       count_tokens=count, **templates)):
+                contexts[i] = context
+        prompts = [icl_prompt(c, q, ctx.prompt("ICL_KNN_PROMPT")) for c, q in zip(contexts, questions)]
         ok = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, prompts))]
         gained = sum(n and not o for n, o in zip(ok, original))
         lost = sum(o and not n for n, o in zip(ok, original))
