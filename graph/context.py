@@ -46,7 +46,7 @@ class Context:
     dtype: str | None = _f(None, choices=DTYPES, describe="Model dtype of local models; None: float32 on CPU, bfloat16 on GPU.")
     # -- data-collecting APIs -------------------------------------------------------------
     corpus: str = _f("wiki-offline", describe="Retrieval corpus: a built index name or folder (python cli.py corpus build).")
-    retrieval_k: int | None = _f(None, describe="Passages information_retrieval returns a call after the dense rerank; None (auto): 300 where the held-out items carry answers (a knowledge task: breadth chosen on three seeds' NQ validation splits), 10 elsewhere. A call costs the same whatever k; the report also counts the passages bought.")
+    retrieval_k: int | None = _f(None, describe="Passages information_retrieval returns a call after the dense rerank; None (auto): 300 where the held-out items carry answers and the update is icl-knn (a knowledge task: breadth chosen on three seeds' NQ validation splits), 10 elsewhere. A call costs the same whatever k; the report also counts the passages bought.")
     bm25_candidates: int = _f(1000, describe="BM25 candidates handed to the dense reranker.")
     demonstrations_per_call: int = _f(2, describe="Instruction-response pairs demonstration_generation writes per call.")
     verify_samples: int = _f(8, describe="On a task with checks: responses demonstration_generation (and self-improve's respond stage) samples per instruction; those that pass every check are kept.")

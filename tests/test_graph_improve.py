@@ -445,3 +445,5 @@ def test_retrieval_breadth_is_auto_300_where_held_out_items_carry_answers_else_1
     assert fake_tools.retrieval_k[2:] == [10, 10] and "returns 10 passage(s) a call" in judged["cost_rule"]
     builder.compile().invoke(TASK, context=context(tmp_path / "c", retrieval_k=20))  # a user's k is kept
     assert fake_tools.retrieval_k[4:] == [20, 20]
+    builder.compile().invoke(TASK, context=context(tmp_path / "d", update="icl"))  # breadth is icl-knn's
+    assert fake_tools.retrieval_k[6:] == [10, 10]

@@ -61,7 +61,7 @@ def test_every_curation_step_on_rows_the_real_tools_bought(tmp_path, smollm, cor
     plan = [{"name": "information_retrieval", "arg": "Jupiter planet"}, {"name": "information_retrieval", "arg": "Violin"},
             {"name": "demonstration_generation", "arg": "questions about planets"},
             {"name": "question_answering", "arg": "How big is Jupiter?"}]
-    ctx = Context.build(max_calls=4, max_new_tokens=96, eval_max_new_tokens=24, demonstrations_per_call=2,
+    ctx = Context.build(max_calls=4, retrieval_k=10, max_new_tokens=96, eval_max_new_tokens=24, demonstrations_per_call=2,
                         curation="dedupe,format,relevance,judge,isheep,perplexity,ifd", run_dir=str(tmp_path / "run"),
                         cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
     report = builder.compile().invoke({**TASK, "plan": plan}, context=ctx)["report"]

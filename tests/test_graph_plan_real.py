@@ -63,5 +63,10 @@ def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_p
     assert out["report"]["coverage"] == {"items": 6, "with_context": with_context, "with_answers": 6,
                                          "answer_in_context": answer_in}
     assert with_context > 0
-    # planets' held-out items carry answers: each call bought the knowledge breadth (auto: 300)
-    assert out["report"]["passages_bought"] == 600 and "returns 300 passage(s)" in out["report"]["cost_rule"]
+    # planets' held-out items carry answers: each call bought the knowledge breadth (auto: up to 300,
+    # as many as BM25 gives candidates for a one-word query), more than the 10 a call elsewhere
+    from tools.corpus import ensure_corpus
+    from tools.retrieval import search
+
+    bought = sum(len(search(ensure_corpus(ctx.corpus), q, k=300, candidates=ctx.bm25_candidates)) for q in ("Jupiter", "Mars"))
+    assert out["report"]["passages_bought"] == bought > 20 and "returns 300 passage(s)" in out["report"]["cost_rule"]

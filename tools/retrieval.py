@@ -68,7 +68,8 @@ def search(corpus: Corpus, query: str, *, k: int = 1, candidates: int = 1000, em
 # carry answers) a run buys the topic's neighbourhood of the corpus, and icl-knn picks each
 # question's rows from it: over three seeds' NQ validation splits (206 questions) the retrieval
 # rule's gain rose with k (10: +4.4, 30: +5.8, 100: +6.3, 200: +9.7, 300: +10.7, 500: +10.2;
-# docs/update-help.md). Elsewhere the rows are demonstrations of a format or style: 10.
+# docs/update-help.md). Elsewhere (no answers, or an update other than icl-knn, which alone picks
+# each question's rows from the breadth): 10.
 AUTO_K_ANSWERS = 300
 AUTO_K_OTHER = 10
 

@@ -57,10 +57,13 @@ def items_carry_answers(held_out: list) -> bool:
 
 def retrieval_k(ctx: Context, state: State) -> int:
     """Passages an information_retrieval call of this run returns (``Context.retrieval_k``; its
-    auto value is the knowledge one where the held-out items carry answers)."""
+    auto value is the knowledge one where the held-out items carry answers and the update is
+    icl-knn, which picks each question's rows from the breadth; LoRA SFT on hundreds of passages
+    would train for hours on a CPU and ``icl`` packs only what fits its budget)."""
     from tools.retrieval import passages_per_call
 
-    return passages_per_call(ctx, knowledge=items_carry_answers(state.get("held_out") or []))
+    knowledge = ctx.update == "icl-knn" and items_carry_answers(state.get("held_out") or [])
+    return passages_per_call(ctx, knowledge=knowledge)
 
 
 def items_carry_checks(held_out: list) -> bool:
