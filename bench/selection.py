@@ -70,7 +70,7 @@ def main() -> None:
     count = load_model(ctx, ctx.policy).count_tokens
     templates = {"document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
 
-    items, pools = [], []  # pools[i]: the bought rows of item i's task (one list object per task)
+    items, pools = [], []  # pools: each task's bought rows and how many of the items (in order) are its
     for seed in (int(s) for s in args.seeds.split(",")):
         for task in load_tasks(suite_dir("nq", seed), split=args.split, seed=seed):
             rows, seen = [], set()
@@ -80,9 +80,9 @@ def main() -> None:
                     if hit.id not in seen:
                         seen.add(hit.id)
                         rows.append({"type": "document", "title": hit.title, "text": hit.text})
-            for item in items_of(task["held_out"]):
-                items.append(item)
-                pools.append(rows)
+            held = items_of(task["held_out"])
+            items += held
+            pools.append((rows, len(held)))
     questions = [it["instruction"] for it in items]
     original = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, questions))]
     print(f"NQ {args.split}, seeds {args.seeds}: {len(items)} questions, {k} passages a call; "
@@ -90,13 +90,11 @@ def main() -> None:
     print(f"{'variant':12s} {'settings':58s} {'accuracy':>9s} {'gain':>6s} {'gained/lost':>11s} {'context':>7s} {'answer in it':>12s}")
     for name, fields in variants:
         t0 = time.perf_counter()
-        contexts = [""] * len(questions)
-        for rows in {id(r): r for r in pools}.values():  # a task's questions together: its rows are encoded once
-            at = [i for i, r in enumerate(pools) if r is rows]
+        contexts: list[str] = []
+        for rows, n in pools:  # a task's questions together: its rows are encoded once
             updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}
-            for i, context in zip(at, nearest_contexts(updated, [questions[i] for i in at], encode=encode,
-                                                       count_tokens=count, **templates)):
-                contexts[i] = context
+            contexts += nearest_contexts(updated, questions[len(contexts):len(contexts) + n], encode=encode,
+                                         count_tokens=count, **templates)
         prompts = [icl_prompt(c, q, ctx.prompt("ICL_KNN_PROMPT")) for c, q in zip(contexts, questions)]
         ok = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, prompts))]
         gained = sum(n and not o for n, o in zip(ok, original))
