@@ -5,10 +5,11 @@ The bought data is the retrieval rule's (one ``information_retrieval`` call per 
 instruction, ``--k`` passages a call, as ``bench/evaluate.py --methods retrieval`` buys it), so
 every variant sees the same rows and only the selection differs. Each variant is
 ``name:setting=value,...`` over the icl-knn settings ``floor`` (knn_min_similarity), ``rows``
-(knn_rows), ``overlap`` (knn_min_overlap) and ``context`` (knn_context_overlap); unset ones keep
-the defaults. Prints, per variant, the accuracy, gain, items gained / lost against the policy
-without data, how many questions got a context and how many of those contexts hold an accepted
-answer.
+(knn_rows), ``overlap`` (knn_min_overlap), ``context`` (knn_context_overlap) and ``support``
+(knn_answer_support: an answer drawing less of its wording from its context gives way to the
+answer without it); unset ones keep the defaults. Prints, per variant, the accuracy, gain, items
+gained / lost against the policy without data, how many questions got a context, how many of those
+contexts hold an accepted answer, and how many answers fell back for want of support.
 
     .venv/bin/python bench/selection.py --split validation --seeds 0,1,2 \\
         --variant off:overlap=0,context=0 --variant default
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SETTINGS = {"floor": ("min_similarity", "knn_min_similarity"), "rows": ("max_rows", "knn_rows"),
-            "overlap": ("min_overlap", "knn_min_overlap"), "context": ("min_context_overlap", "knn_context_overlap")}
+            "overlap": ("min_overlap", "knn_min_overlap"), "context": ("min_context_overlap", "knn_context_overlap"),
+            "support": ("min_answer_support", "knn_answer_support")}
 
 
 def parse_variant(text: str, ctx) -> tuple[str, dict]:
@@ -61,7 +63,7 @@ def main() -> None:
     from tools import retrieval
     from tools.corpus import ensure_corpus
     from trainers.icl import icl_prompt
-    from trainers.update import nearest_contexts
+    from trainers.update import answer_support, nearest_contexts
 
     ctx = Context()
     variants = [parse_variant(v, ctx) for v in args.variant or ["default"]]
@@ -84,10 +86,12 @@ def main() -> None:
             items += held
             pools.append((rows, len(held)))
     questions = [it["instruction"] for it in items]
-    original = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, questions))]
+    bare = answer(ctx, ctx.policy, questions)
+    original = [bool(verify(it, a)) for it, a in zip(items, bare)]
     print(f"NQ {args.split}, seeds {args.seeds}: {len(items)} questions, {k} passages a call; "
           f"the policy without data answers {sum(original)} ({100 * sum(original) / len(items):.1f}%)")
-    print(f"{'variant':12s} {'settings':58s} {'accuracy':>9s} {'gain':>6s} {'gained/lost':>11s} {'context':>7s} {'answer in it':>12s}")
+    print(f"{'variant':12s} {'settings':72s} {'accuracy':>9s} {'gain':>6s} {'gained/lost':>11s} {'context':>7s} "
+          f"{'answer in it':>12s} {'fell back':>9s}")
     for name, fields in variants:
         t0 = time.perf_counter()
         contexts: list[str] = []
@@ -96,13 +100,19 @@ def main() -> None:
             contexts += nearest_contexts(updated, questions[len(contexts):len(contexts) + n], encode=encode,
                                          count_tokens=count, **templates)
         prompts = [icl_prompt(c, q, ctx.prompt("ICL_KNN_PROMPT")) for c, q in zip(contexts, questions)]
-        ok = [bool(verify(it, a)) for it, a in zip(items, answer(ctx, ctx.policy, prompts))]
+        answers = answer(ctx, ctx.policy, prompts)
+        floor = fields["min_answer_support"] or 0.0  # as graph/heldout.py asks: an unsupported answer gives way
+        back = [bool(floor) and bool(c) and answer_support(q, a, p) < floor
+                for c, q, a, p in zip(contexts, questions, answers, prompts)]
+        answers = [b if f else a for a, b, f in zip(answers, bare, back)]
+        ok = [bool(verify(it, a)) for it, a in zip(items, answers)]
         gained = sum(n and not o for n, o in zip(ok, original))
         lost = sum(o and not n for n, o in zip(ok, original))
         held = sum(bool(c) and qa_match(c, it["answers"]) for c, it in zip(contexts, items))
         settings = ", ".join(f"{key}={fields[f]}" for key, (f, _) in SETTINGS.items())
-        print(f"{name:12s} {settings:58s} {100 * sum(ok) / len(items):8.1f}% {100 * (sum(ok) - sum(original)) / len(items):+6.1f} "
-              f"{gained:>5d} / {lost:<3d} {sum(bool(c) for c in contexts):>7d} {held:>12d}   ({time.perf_counter() - t0:.0f} s)")
+        print(f"{name:12s} {settings:72s} {100 * sum(ok) / len(items):8.1f}% {100 * (sum(ok) - sum(original)) / len(items):+6.1f} "
+              f"{gained:>5d} / {lost:<3d} {sum(bool(c) for c in contexts):>7d} {held:>12d} {sum(back):>9d}   "
+              f"({time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -90,24 +90,47 @@ def coverage(ctx: Context, held_out: list, updated: dict) -> dict | None:
             "answer_in_context": sum(bool(p["answer_in_context"]) for p in per), "per_item": per}
 
 
-def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[list[str]]:
-    """Each update's answers to the held-out items, generated in shared batches: all prompts for one
-    model go through it together, each distinct prompt once. An item an update asks unchanged (the
-    policy itself, the bare instruction, as icl-knn does below its floor) keeps the ``original``
-    answer: asking again could only differ by batch composition (padding moves fp32 logits at the
-    margin), which would score as a win or a loss that no data caused."""
+def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, original: list[str] | None) -> list[list[str]]:
+    """Each update's answers to the held-out items (``asked`` without the record of which fell back)."""
+    return [answers for answers, _ in asked(ctx, held_out, updates, original=original)]
+
+
+def asked(ctx: Context, held_out: list, updates: list[dict], *,
+          original: list[str] | None) -> list[tuple[list[str], list[str | None]]]:
+    """Per update: (its answers to the held-out items, per item the answer given with a context
+    that was set aside for the answer without it, else None), generated in shared batches: all prompts for
+    one model go through it together, each distinct prompt once. An item an update asks unchanged
+    (the policy itself, the bare instruction, as icl-knn does below its floor) keeps the
+    ``original`` answer: asking again could only differ by batch composition (padding moves fp32
+    logits at the margin), which would score as a win or a loss that no data caused. Under icl-knn's
+    ``min_answer_support`` an answer that draws too little of its wording from its context is
+    replaced by the answer to the bare instruction (the original's where given, else asked then)."""
+    from trainers.update import answer_support
+
     items = items_of(held_out)
+    instructions = [it["instruction"] for it in items]
     prompts = [updated_prompts(ctx, held_out, u) for u in updates]
-    known: dict[tuple[str, str], str] = {(ctx.policy, it["instruction"]): o for it, o in zip(items, original)}
+    known: dict[tuple[str, str], str] = {(ctx.policy, i): o for i, o in zip(instructions, original or [])}
     limits = [answer_tokens(ctx, it) for it in items]
-    for spec in dict.fromkeys(spec for spec, _ in prompts):
-        limit: dict[str, int] = {}  # each prompt still to ask, with the longest limit of the items asking it
-        for p, n in ((p, n) for s, ps in prompts if s == spec for p, n in zip(ps, limits) if (spec, p) not in known):
-            limit[p] = max(limit.get(p, 0), n)
-        if limit:
-            ask = list(limit)
-            known.update(zip([(spec, p) for p in ask], answer_each(ctx, spec, ask, [limit[p] for p in ask])))
-    return [[known[(spec, p)] for p in ps] for spec, ps in prompts]
+
+    def ask(wanted: list[tuple[str, list[str]]]) -> None:
+        for spec in dict.fromkeys(spec for spec, _ in wanted):
+            limit: dict[str, int] = {}  # each prompt still to ask, with the longest limit of the items asking it
+            for p, n in ((p, n) for s, ps in wanted if s == spec for p, n in zip(ps, limits) if (spec, p) not in known):
+                limit[p] = max(limit.get(p, 0), n)
+            if limit:
+                todo = list(limit)
+                known.update(zip([(spec, p) for p in todo], answer_each(ctx, spec, todo, [limit[p] for p in todo])))
+
+    ask(prompts)
+    fell_back = []
+    for u, (spec, ps) in zip(updates, prompts):
+        floor = (u.get("min_answer_support") or 0.0) if u["kind"] == "icl-knn" else 0.0
+        fell_back.append([bool(floor) and p != i and answer_support(i, known[(spec, p)], p) < floor
+                          for i, p in zip(instructions, ps)])
+    ask([(spec, [i if f else p for i, p, f in zip(instructions, ps, fb)]) for (spec, ps), fb in zip(prompts, fell_back)])
+    return [([known[(spec, i if f else p)] for i, p, f in zip(instructions, ps, fb)],
+             [known[(spec, p)] if f else None for p, f in zip(ps, fb)]) for (spec, ps), fb in zip(prompts, fell_back)]
 
 
 def compare_answers(ctx: Context, items: list[dict], new: list[str], original: list[str]):
@@ -128,14 +151,18 @@ def measure(ctx: Context, held_out: list, updated: dict, *, original: list[str] 
     """``{"summary", "records", "judge", "accuracy"}``: the update measured on the held-out items."""
     items = items_of(held_out)
     original = original if original is not None else original_answers(ctx, held_out)
-    new = updated_answers(ctx, held_out, [updated], original=original)[0]
+    [(new, fell_back)] = asked(ctx, held_out, [updated], original=original)
     result = compare_answers(ctx, items, new, original)
     records = [{"instruction": it["instruction"], **({"answers": it["answers"]} if it.get("answers") else {}),
                 "original": o, "updated": u, "winner": {"A": "updated", "B": "original"}.get(v.winner, v.winner),
-                "by": by, "reason": v.reasoning, "passed": list(p) if p is not None else None}
-               for it, o, u, v, by, p in zip(items, original, new, result.verdicts, result.by, result.passed)]
+                "by": by, "reason": v.reasoning, "passed": list(p) if p is not None else None,
+                **({"unsupported": f} if f is not None else {})}
+               for it, o, u, v, by, p, f in zip(items, original, new, result.verdicts, result.by, result.passed, fell_back)]
+    cover = coverage(ctx, held_out, updated)
+    if cover is not None and updated.get("min_answer_support"):
+        cover["unsupported"] = sum(f is not None for f in fell_back)
     return {"summary": result.summary, "records": records, "judge": result.judge, "accuracy": result.accuracy,
-            "coverage": coverage(ctx, held_out, updated)}
+            "coverage": cover}
 
 
 def measure_many(ctx: Context, held_out: list, updates: list[dict], *, original: list[str]) -> list[dict]:

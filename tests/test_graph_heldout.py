@@ -65,3 +65,54 @@ def test_changed_prompts_and_other_models_are_asked(tmp_path, fake_llm):
     assert bare["winners"] == ["tie", "tie"] and bare["accuracy"]["lost"] == 0
     assert with_ctx["accuracy"]["lost"] == 1  # the packed context really was asked (and really hurt Narnia)
     assert sft["accuracy"]["lost"] == 2  # another model is always asked, even with the bare instruction
+
+
+class TopicEmbedder:
+    """Unit vectors by topic: Zorbia, Narnia, anything else."""
+
+    def encode(self, texts):
+        import numpy as np
+
+        return np.array([[1.0, 0.0, 0.0] if "Zorbia" in t else [0.0, 1.0, 0.0] if "Narnia" in t else [0.0, 0.0, 1.0]
+                         for t in texts])
+
+
+def test_an_answer_its_context_does_not_support_falls_back_to_the_bare_answer(tmp_path, fake_llm, monkeypatch):
+    import llms.embeddings
+
+    monkeypatch.setattr(llms.embeddings, "load_embedder", lambda spec=None: TopicEmbedder())
+    policy = fake_llm("policy")
+
+    def respond(msgs):
+        text = msgs[-1]["content"]
+        if "[1]" not in text:  # asked bare
+            return RIGHT[text]
+        if "Zorbia" in text.splitlines()[-1]:
+            return "Quxton is the capital of Zorbia."  # drawn from its passage
+        return "You've already provided a comprehensive overview of this fine kingdom."  # talks about the passage
+
+    policy.respond = respond
+    rows = [{"type": "document", "title": "Zorbia", "text": "Zorbia's capital is Quxton, on the river."},
+            {"type": "document", "title": "Narnia", "text": "Narnia is a land in the books, ruled from a castle."}]
+    ctx = ctx_for(tmp_path)
+    original = original_answers(ctx, HELD)
+    gated = {"kind": "icl-knn", "policy": "fake:policy", "rows": rows, "token_budget": 200, "min_similarity": 0.9,
+             "max_rows": 1, "min_overlap": 0.0, "min_context_overlap": 0.0, "min_answer_support": 0.3}
+    m = measure(ctx, HELD, gated, original=original)
+    zorbia, narnia = m["records"]
+    assert zorbia["updated"] == "Quxton is the capital of Zorbia." and "unsupported" not in zorbia
+    assert narnia["updated"] == "Cair Paravel." and narnia["unsupported"].startswith("You've already")  # bare, not re-asked
+    assert m["accuracy"]["lost"] == 0 and m["coverage"]["unsupported"] == 1 and m["coverage"]["with_context"] == 2
+
+    off = measure(ctx, HELD, {**gated, "min_answer_support": 0.0}, original=original)
+    assert off["records"][1]["updated"].startswith("You've already") and off["accuracy"]["lost"] == 1
+    assert "unsupported" not in off["coverage"]
+
+
+def test_answer_support_counts_the_answers_own_words_found_in_its_prompt():
+    from trainers.update import answer_support
+
+    prompt = "[1] Zorbia\nZorbia's capital is Quxton, on the river Vell.\n\nWhich city is Zorbia's capital?"
+    assert answer_support("Which city is Zorbia's capital?", "Quxton, on the Vell.", prompt) == 1.0
+    assert answer_support("Which city is Zorbia's capital?", "Quxton, by the sea.", prompt) == 0.5  # quxton yes, sea no
+    assert answer_support("Which city is Zorbia's capital?", "Zorbia's capital.", prompt) == 0.0  # adds nothing of its own

@@ -425,14 +425,15 @@ def test_knn_context_overlap_reaches_the_update_and_asks_bare_below_it(tmp_path,
 
 def test_the_agreement_checks_apply_where_held_out_items_carry_answers_only(tmp_path, models, fake_tools):
     models[0].respond = lambda m: PLAN
-    ctx = Context.build({**context(tmp_path / "a").to_dict(), "knn_min_overlap": 0.34, "knn_context_overlap": 0.5})
+    ctx = Context.build({**context(tmp_path / "a").to_dict(), "knn_min_overlap": 0.34, "knn_context_overlap": 0.5,
+                         "knn_answer_support": 0.3})
     knowledge = builder.compile().invoke(TASK, context=ctx)["report"]["updated_policy"]
-    assert (knowledge["min_overlap"], knowledge["min_context_overlap"]) == (0.34, 0.5)
+    assert (knowledge["min_overlap"], knowledge["min_context_overlap"], knowledge["min_answer_support"]) == (0.34, 0.5, 0.3)
     no_answers = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
     ctx = Context.build({**context(tmp_path / "b").to_dict(), "knn_min_overlap": 0.34, "knn_context_overlap": 0.5,
-                         "judge_mode": "pairwise"})
+                         "knn_answer_support": 0.3, "judge_mode": "pairwise"})
     judged = builder.compile().invoke(no_answers, context=ctx)["report"]["updated_policy"]
-    assert (judged["min_overlap"], judged["min_context_overlap"]) == (0.0, 0.0)
+    assert (judged["min_overlap"], judged["min_context_overlap"], judged["min_answer_support"]) == (0.0, 0.0, 0.0)
 
 
 def test_retrieval_breadth_is_auto_300_where_held_out_items_carry_answers_else_10(tmp_path, models, fake_tools):
@@ -447,3 +448,18 @@ def test_retrieval_breadth_is_auto_300_where_held_out_items_carry_answers_else_1
     assert fake_tools.retrieval_k[4:] == [20, 20]
     builder.compile().invoke(TASK, context=context(tmp_path / "d", update="icl"))  # breadth is icl-knn's
     assert fake_tools.retrieval_k[6:] == [10, 10]
+
+
+def test_an_answer_its_context_does_not_support_is_given_without_it_and_reported(tmp_path, models, fake_tools):
+    def talkative(messages):  # with a passage in its prompt it talks about the passage, not the question
+        text = messages[-1]["content"]
+        return "You've already provided a comprehensive overview." if "[1]" in text else answer(messages)
+
+    models[1].respond = talkative
+    gated = run_with(tmp_path / "a", models, knn_answer_support=0.3)
+    assert gated["coverage"]["unsupported"] == gated["coverage"]["with_context"] > 0
+    assert gated["accuracy"]["lost"] == 0 and gated["held_out"]["tie"] == 3  # each answered as the policy alone does
+    md = (tmp_path / "a" / "run" / "report.md").read_text()
+    assert "drew too little on their context" in md and "asked without its context" in md
+    off = run_with(tmp_path / "b", models, knn_answer_support=0.0)
+    assert "unsupported" not in off["coverage"]

@@ -12,9 +12,12 @@ into the graph's state and report):
   question's content words (an agreement check: a passage on a neighbouring subject, alike in
   embedding, that names none of the question's terms stays out); with ``min_context_overlap`` the
   packed context as a whole must hold that share, or the question is asked bare (a context that
-  names too few of the question's terms cost more answers than it gave, see docs/update-help.md):
+  names too few of the question's terms cost more answers than it gave, see docs/update-help.md);
+  with ``min_answer_support`` an answer given with a context must draw that share of its new
+  content words from it, else the answer without the context stands (``answer_support``, applied
+  where the policy is asked, graph/heldout.py):
   ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity", "min_overlap",
-  "min_context_overlap"}``;
+  "min_context_overlap", "min_answer_support"}``;
 * ``sft``: a LoRA adapter trained on the rows (``trainers.sft.run_sft``):
   ``{"kind": "sft", "policy": "<base>+<adapter>", "adapter", "rows_used"}``.
 
@@ -36,12 +39,13 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
                   example_template: str | None = None, out_dir: str | Path | None = None,
                   recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
                   min_similarity: float = 0.5, max_rows: int | None = None, min_overlap: float = 0.0,
-                  min_context_overlap: float = 0.0) -> dict:
+                  min_context_overlap: float = 0.0, min_answer_support: float = 0.0) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
     if kind == "icl-knn":
         return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
                 "token_budget": icl_token_budget, "min_similarity": min_similarity, "max_rows": max_rows,
-                "min_overlap": min_overlap, "min_context_overlap": min_context_overlap}
+                "min_overlap": min_overlap, "min_context_overlap": min_context_overlap,
+                "min_answer_support": min_answer_support}
     if kind == "icl":
         from .icl import pack
 
@@ -100,6 +104,14 @@ def overlap(question: str, row_words: set[str]) -> float:
     """Share of the question's content words found in a row's (1.0 for a question with none)."""
     q = content_words(question)
     return len(q & row_words) / len(q) if q else 1.0
+
+
+def answer_support(question: str, answer: str, prompt: str) -> float:
+    """Share of the answer's content words that are not the question's and that the prompt it was
+    asked with holds (0.0 for an answer that adds no word of its own: it says nothing the context
+    could support)."""
+    new = content_words(answer) - content_words(question)
+    return len(new & content_words(prompt)) / len(new) if new else 0.0
 
 
 def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,

@@ -54,14 +54,13 @@ def pick(items: list, indices: list[int]) -> list:
 @node("competence")
 def competence(state: State, ctx: Context) -> dict:
     """The current policy's answers to the observed instructions (shown to this round's optimizer)."""
-    from graph.heldout import answer, updated_prompts
+    from graph.heldout import answer, updated_answers
 
     observed = [{"instruction": o} for o in state["observed"]]
-    if state.get("updated"):
-        spec, prompts = updated_prompts(ctx, observed, state["updated"])
+    if state.get("updated"):  # asked as the held-out items are (an unsupported answer falls back to the bare one)
+        [answers] = updated_answers(ctx, observed, [state["updated"]], original=None)
     else:
-        spec, prompts = ctx.policy, state["observed"]
-    answers = answer(ctx, spec, prompts)
+        answers = answer(ctx, ctx.policy, state["observed"])
     return {"competence": [{"instruction": o, "answer": a} for o, a in zip(state["observed"], answers)]}
 
 
@@ -101,12 +100,13 @@ def curate(state: State, ctx: Context) -> dict:
 
 
 def agreement_checks(ctx: Context, held_out: list) -> dict:
-    """icl-knn's agreement checks (a row, and the packed context, must name the question's terms)
-    where the held-out items carry answers: they were chosen on knowledge tasks, where a passage on
+    """icl-knn's agreement checks (a row, and the packed context, must name the question's terms;
+    an answer given with a context must draw on it) where the held-out items carry answers: they were chosen on knowledge tasks, where a passage on
     a neighbouring subject costs answers; a demonstration of a format or a style is chosen by
     similarity alone."""
     on = items_carry_answers(held_out)
-    return {"min_overlap": ctx.knn_min_overlap if on else 0.0, "min_context_overlap": ctx.knn_context_overlap if on else 0.0}
+    return {"min_overlap": ctx.knn_min_overlap if on else 0.0, "min_context_overlap": ctx.knn_context_overlap if on else 0.0,
+            "min_answer_support": ctx.knn_answer_support if on else 0.0}
 
 
 @node("update")

@@ -109,7 +109,9 @@ def markdown(rep: dict, evaluation: dict) -> str:
                if rep.get("copied_calls_rejected") else []),
              *([f"- coverage: {rep['coverage']['with_context']} of {rep['coverage']['items']} held-out questions had a "
                 f"bought row above the update's floor" + (f"; {rep['coverage']['answer_in_context']} of those contexts "
-                                                           f"hold an accepted answer" if rep['coverage']['with_answers'] else "")]
+                                                           f"hold an accepted answer" if rep['coverage']['with_answers'] else "")
+                + (f"; {rep['coverage']['unsupported']} answers drew too little on their context and were given "
+                   f"without it" if rep['coverage'].get("unsupported") is not None else "")]
                if rep.get("coverage") else []),
              f"- held-out ({rep['judge']}): n={h.get('n')} win={h.get('win')} tie={h.get('tie')} "
              f"lose={h.get('lose')} no_verdict={h.get('no_verdict')} win_rate={h.get('win_rate')} "
@@ -142,7 +144,10 @@ def markdown(rep: dict, evaluation: dict) -> str:
     lines += ["", "## Timings (s)", "", " ".join(f"{k} {v:g}" for k, v in rep["timings"].items()), "",
               "## Held-out answers", "", "| instruction | winner | original | updated |", "|---|---|---|---|"]
     for r in evaluation.get("records") or []:
-        lines.append("| " + " | ".join(_cell(x) for x in (r["instruction"], r["winner"], r["original"], r["updated"])) + " |")
+        updated = _cell(r["updated"])
+        if r.get("unsupported") is not None:  # icl-knn's knn_answer_support
+            updated = f"{updated} (asked without its context: the answer with it drew too little on it: {_cell(r['unsupported'])})"
+        lines.append("| " + " | ".join(_cell(x) for x in (r["instruction"], r["winner"], r["original"])) + f" | {updated} |")
     return "\n".join(lines) + "\n"
 
 
