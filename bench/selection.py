@@ -63,7 +63,7 @@ def main() -> None:
     from tools import retrieval
     from tools.corpus import ensure_corpus
     from trainers.icl import icl_prompt
-    from trainers.update import answer_support, nearest_contexts
+    from trainers.update import gives_way, nearest_contexts
 
     ctx = Context()
     variants = [parse_variant(v, ctx) for v in args.variant or ["default"]]
@@ -102,8 +102,7 @@ def main() -> None:
         prompts = [icl_prompt(c, q, ctx.prompt("ICL_KNN_PROMPT")) for c, q in zip(contexts, questions)]
         answers = answer(ctx, ctx.policy, prompts)
         floor = fields["min_answer_support"] or 0.0  # as graph/heldout.py asks: an unsupported answer gives way
-        back = [bool(floor) and bool(c) and answer_support(q, a, p) < floor
-                for c, q, a, p in zip(contexts, questions, answers, prompts)]
+        back = [gives_way(q, p, a, floor) for q, a, p in zip(questions, answers, prompts)]
         answers = [b if f else a for a, b, f in zip(answers, bare, back)]
         ok = [bool(verify(it, a)) for it, a in zip(items, answers)]
         gained = sum(n and not o for n, o in zip(ok, original))

@@ -98,14 +98,14 @@ def updated_answers(ctx: Context, held_out: list, updates: list[dict], *, origin
 def asked(ctx: Context, held_out: list, updates: list[dict], *,
           original: list[str] | None) -> list[tuple[list[str], list[str | None]]]:
     """Per update: (its answers to the held-out items, per item the answer given with a context
-    that was set aside for the answer without it, else None), generated in shared batches: all prompts for
-    one model go through it together, each distinct prompt once. An item an update asks unchanged
+    that was set aside for the answer without it, else None), generated in shared batches: all
+    prompts for one model go through it together, each distinct prompt once. An item an update asks unchanged
     (the policy itself, the bare instruction, as icl-knn does below its floor) keeps the
     ``original`` answer: asking again could only differ by batch composition (padding moves fp32
     logits at the margin), which would score as a win or a loss that no data caused. Under icl-knn's
     ``min_answer_support`` an answer that draws too little of its wording from its context is
     replaced by the answer to the bare instruction (the original's where given, else asked then)."""
-    from trainers.update import answer_support
+    from trainers.update import gives_way
 
     items = items_of(held_out)
     instructions = [it["instruction"] for it in items]
@@ -126,8 +126,7 @@ def asked(ctx: Context, held_out: list, updates: list[dict], *,
     fell_back = []
     for u, (spec, ps) in zip(updates, prompts):
         floor = (u.get("min_answer_support") or 0.0) if u["kind"] == "icl-knn" else 0.0
-        fell_back.append([bool(floor) and p != i and answer_support(i, known[(spec, p)], p) < floor
-                          for i, p in zip(instructions, ps)])
+        fell_back.append([gives_way(i, p, known[(spec, p)], floor) for i, p in zip(instructions, ps)])
     ask([(spec, [i if f else p for i, p, f in zip(instructions, ps, fb)]) for (spec, ps), fb in zip(prompts, fell_back)])
     return [([known[(spec, i if f else p)] for i, p, f in zip(instructions, ps, fb)],
              [known[(spec, p)] if f else None for p, f in zip(ps, fb)]) for (spec, ps), fb in zip(prompts, fell_back)]

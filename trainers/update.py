@@ -14,7 +14,7 @@ into the graph's state and report):
   packed context as a whole must hold that share, or the question is asked bare (a context that
   names too few of the question's terms cost more answers than it gave, see docs/update-help.md);
   with ``min_answer_support`` an answer given with a context must draw that share of its new
-  content words from it, else the answer without the context stands (``answer_support``, applied
+  content words from it, else the answer without the context stands (``gives_way``, applied
   where the policy is asked, graph/heldout.py):
   ``{"kind": "icl-knn", "policy", "rows", "token_budget", "min_similarity", "min_overlap",
   "min_context_overlap", "min_answer_support"}``;
@@ -112,6 +112,13 @@ def answer_support(question: str, answer: str, prompt: str) -> float:
     could support)."""
     new = content_words(answer) - content_words(question)
     return len(new & content_words(prompt)) / len(new) if new else 0.0
+
+
+def gives_way(question: str, prompt: str, answer: str, floor: float) -> bool:
+    """Whether ``answer`` (to ``question``, asked with ``prompt``) gives way to the answer without
+    a context: the prompt carried one (it is not the bare question) and the answer draws less than
+    ``floor`` of its own words from it. Never at floor 0."""
+    return bool(floor) and prompt != question and answer_support(question, answer, prompt) < floor
 
 
 def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,

@@ -101,9 +101,9 @@ def curate(state: State, ctx: Context) -> dict:
 
 def agreement_checks(ctx: Context, held_out: list) -> dict:
     """icl-knn's agreement checks (a row, and the packed context, must name the question's terms;
-    an answer given with a context must draw on it) where the held-out items carry answers: they were chosen on knowledge tasks, where a passage on
-    a neighbouring subject costs answers; a demonstration of a format or a style is chosen by
-    similarity alone."""
+    an answer given with a context must draw on it) where the held-out items carry answers: they
+    were chosen on knowledge tasks, where a passage on a neighbouring subject costs answers; a
+    demonstration of a format or a style is chosen by similarity alone."""
     on = items_carry_answers(held_out)
     return {"min_overlap": ctx.knn_min_overlap if on else 0.0, "min_context_overlap": ctx.knn_context_overlap if on else 0.0,
             "min_answer_support": ctx.knn_answer_support if on else 0.0}
