@@ -102,3 +102,92 @@ def suspicious_calls(ctx: Context, calls: list[dict], task_name: str | None) -> 
         elif norm(c["arg"]) in example_args:
             flags.append({**c, "flag": "the argument is copied from an example in the optimizer's prompt"})
     return flags
+
+
+# ---- the optimizer's plan ---------------------------------------------------------------
+
+def items_carry_answers(held_out: list) -> bool:
+    """Whether the task's held-out items are facts with answers (a knowledge task). What the graph
+    reads of them is only that they carry answers, never their questions."""
+    from scoring.verify import verifier_of
+
+    items = [h for h in held_out if isinstance(h, dict)]
+    return bool(items) and all(verifier_of(h) in ("qa", "math") for h in items)
+
+
+def items_carry_checks(held_out: list) -> bool:
+    """Whether the task says what a good answer is: every held-out item carries IFEval checks."""
+    items = [h for h in held_out if isinstance(h, dict)]
+    return bool(items) and all(h.get("checks") for h in items)
+
+
+# What the optimizer writes in place of a question when it anticipates nothing (refine can teach it
+# this: a chosen trajectory that bought no anticipated question). Never a call: it is dropped.
+NOTHING_ANTICIPATED = "none"
+
+
+def anticipation_prompt(ctx: Context, state: dict) -> dict | None:
+    """The prompt the optimizer is asked to anticipate with on this task (the observed instructions
+    as numbered blocks, in order), or None where it does not anticipate (``anticipate`` 0, or a
+    task whose held-out items carry neither answers nor checks): ``{"message", "prefix"}``, the
+    user turn and the start of the reply (``N. Instruction:``) the optimizer continues."""
+    from tools.self_instruct import encode_prompt
+
+    kind = task_kind(state)
+    if ctx.anticipate <= 0 or not anticipates(state) or not state.get("observed"):
+        return None
+    name = "OPTIMIZER_ANTICIPATE" if kind == "knowledge" else "TASK_AUGMENT_PROMPT"
+    message, prefix = encode_prompt([{"instruction": o} for o in state["observed"]], ctx.prompt(name))
+    return {"message": message, "prefix": prefix}
+
+
+def anticipation_block(prompt: dict, question: str) -> dict:
+    """A training row: the anticipation prompt -> the numbered block holding ``question``."""
+    from tools.self_instruct import NO_INPUT
+
+    n = prompt["prefix"].split(".")[0]
+    return {"prompt": [{"role": "user", "content": prompt["message"]}],
+            "completion": f"{prompt['prefix']} {question}\n{n}. Input:\n{NO_INPUT}\n###"}
+
+
+def anticipated_written(anticipated: dict | None) -> list[str]:
+    """The questions the optimizer anticipated and the plan kept, as it wrote them (a task with
+    checks states them after each: that is not the optimizer's writing)."""
+    anticipated = anticipated or {}
+    # runs from before "written" was kept: a knowledge task's questions are as written
+    return list(anticipated.get("written") or ([] if "checks" in anticipated else anticipated.get("questions") or []))
+
+
+def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: list[tuple[str, str]],
+               kind: str | None) -> list[tuple[str, str]]:
+    """The optimizer's plan. On a knowledge task (``kind`` "knowledge": items carry answers) the
+    retrieval rule's calls (each observed instruction), then its anticipated questions; on a task
+    with checks ("checks") verified demonstrations of each observed instruction, then of its
+    anticipated ones; then the calls of its own reply. Elsewhere its own calls only. Repeats are
+    dropped; the budget is applied after."""
+    api = {"knowledge": "information_retrieval", "checks": "demonstration_generation"}.get(kind or "")
+    plan: list[tuple[str, str]] = []
+    if api and api in ctx.apis:
+        if ctx.plan_observed:
+            plan += [(api, o) for o in observed]
+        plan += [(api, q) for q in anticipated]
+    seen, out = set(), []
+    for name, arg in plan + list(own):
+        key = (name, " ".join(arg.split()).casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append((name, arg))
+    return out
+
+
+def anticipates(state: dict) -> bool:
+    """Whether the optimizer anticipates on this task: a knowledge task, or a task with checks it
+    can attach to what it writes (the task's own, or its observed instructions')."""
+    kind = task_kind(state)
+    return kind == "knowledge" or (kind == "checks" and bool(state.get("checks") or state.get("observed_checks")))
+
+
+def task_kind(state: dict) -> str | None:
+    """"knowledge" (held-out items carry answers), "checks" (they carry IFEval checks) or None."""
+    held = state.get("held_out") or []
+    return "knowledge" if items_carry_answers(held) else "checks" if items_carry_checks(held) else None

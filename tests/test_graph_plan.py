@@ -50,6 +50,17 @@ def test_knowledge_task_plan_is_observed_then_anticipated_then_own_and_never_a_h
     assert rep["cost_rule"].startswith("per call")
 
 
+def test_an_optimizer_that_anticipates_nothing_buys_the_observed_questions_and_its_own_calls(tmp_path, models,
+                                                                                           fake_tools):
+    """``none`` (what refine teaches where the rule's plan won) is never a call."""
+    optimizer, _, _ = models
+    plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
+    optimizer.respond = lambda m: "1. Instruction: none\n1. Input:\n<noinput>\n###" if "Write one more question" in m[-1]["content"] else plan
+    out = run(tmp_path, anticipate=1, max_calls=6)
+    assert fake_tools.calls == [("information_retrieval", o) for o in TASK["observed"]] + [("information_retrieval", "Zorbia")]
+    assert out["report"]["anticipated"] == [] and out["report"]["cost_total"] == 3.0
+
+
 def test_a_task_without_answers_gets_only_the_optimizers_own_calls(tmp_path, models, fake_tools):
     optimizer, _, _ = models
     routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')

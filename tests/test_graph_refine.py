@@ -10,7 +10,7 @@ import pytest
 import tools
 from graph.context import Context
 from graph.runs import RunStore
-from tests.fakes import PLAN, SCRIPTED_PLAN, SCRIPTED_PLAN_ARGS, FakeTools, answer, refine_killed_at
+from tests.fakes import FACTS, PLAN, SCRIPTED_PLAN, SCRIPTED_PLAN_ARGS, FakeTools, answer, refine_killed_at
 
 TRAIN = [
     {"task": "zorbia", "observed": ["What is the capital of Zorbia?"], "description": "Capitals of made-up countries.",
@@ -108,3 +108,88 @@ def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, m
     optimizers = json.loads(result.stdout[result.stdout.index("{"):])["optimizers"]
     assert len(optimizers) == 2 and optimizers[1].endswith("iter0/optimizer/adapter")
     assert "2 training, 1 validation task(s)" in result.stderr
+
+
+def test_training_rows_teach_the_chosen_trajectory_s_reply_and_anticipated_questions():
+    from graph.refine.steps import training_rows
+
+    ask = {"message": "1. Instruction: What is the capital of Zorbia?", "prefix": "2. Instruction:"}
+    q1, q2, q3 = "Which river runs through Quxton?", "How tall is Mount Zorb?", "Who founded Zorbia?"
+
+    def block(q):
+        return f"2. Instruction: {q}\n2. Input:\n<noinput>\n###"
+
+    pair = {"prompt": [{"role": "user", "content": "plan"}], "chosen": "good plan", "rejected": "bad plan",
+            "anticipation_prompt": ask, "chosen_anticipated": [q1, q3], "rejected_anticipated": [q2, q3]}
+    replies, anticipated = training_rows([pair], dpo=False)
+    assert replies == [{"prompt": pair["prompt"], "completion": [{"role": "assistant", "content": "good plan"}]}]
+    assert [r["completion"][0]["content"] for r in anticipated] == [block(q1), block(q3)]
+    assert all(r["prompt"] == [{"role": "user", "content": ask["message"]}] for r in anticipated)
+    replies, anticipated = training_rows([pair], dpo=True)
+    assert replies == [{"prompt": pair["prompt"], "chosen": "good plan", "rejected": "bad plan"}]
+    # in the order written; the same question on both sides teaches nothing and is left out
+    assert [(r["chosen"], r["rejected"]) for r in anticipated] == [(block(q1), block(q2))]
+    # a default trajectory (the rule's plan) anticipated nothing: "none" is learned, against each question
+    rule = {**pair, "chosen_anticipated": []}
+    assert [r["completion"][0]["content"] for r in training_rows([rule], dpo=False)[1]] == [block("none")]
+    assert [(r["chosen"], r["rejected"]) for r in training_rows([rule], dpo=True)[1]] == [
+        (block("none"), block(q2)), (block("none"), block(q3))]
+    # another default plan (question answering on the observed questions) is no choice about
+    # anticipating: nothing is learned from its side
+    assert training_rows([{**pair, "rejected_anticipated": None}], dpo=True)[1] == []
+    assert training_rows([{**pair, "chosen_anticipated": None}], dpo=False)[1] == []
+    # a task the optimizer does not anticipate on: the reply alone
+    assert training_rows([{**pair, "anticipation_prompt": None}], dpo=True)[1] == []
+
+
+def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, fake_llm, monkeypatch):
+    """On a knowledge task the anticipated questions decide what the plan buys past the observed
+    instructions: the trajectory whose question bought the fact is chosen, and what it anticipated
+    (prompt: the observed instructions as numbered blocks) is trained beside its reply."""
+    from tools.base import ToolResult
+
+    useful, useless = "Which city is Zorbia's seat of government?", "How tall is the tallest mountain on Mars?"
+    written = itertools.cycle([useful] * 3 + [useless] * 3)  # 3 candidates an anticipation, one kept
+
+    def optimizer(messages):
+        text = messages[-1]["content"]
+        if "Write one more question" in text:
+            return f"2. Instruction: {next(written)}\n2. Input:\n<noinput>\n###"
+        return "Nothing else is needed.\n<api_calls>none</api_calls>"
+
+    def call_tool(name, arg, ctx):  # only the useful anticipated question finds Zorbia's capital
+        text = FACTS["Zorbia"] if "Zorbia's" in arg else f"Nothing is known about {arg}."
+        rows = [{"type": "document", "text": text, "title": arg, "source": name, "provenance": {"tool": name, "arg": arg}}]
+        return ToolResult(tool=name, arg=arg, cost=ctx.costs[name], rows=rows, provenance={"tool": name, "arg": arg}, latency_s=0.0)
+
+    fake_llm("optimizer").respond = optimizer
+    fake_llm("policy").respond = answer
+    fake_llm("judge").respond = lambda m: "Quality: 8\nFollowing: 8"
+    monkeypatch.setattr(tools, "call_tool", call_tool)
+    trained = []
+
+    def fake_sft(cfg, rows, out_dir, base, recipe=None, llm=None):
+        trained.append(rows)
+        (out_dir / "adapter").mkdir(parents=True, exist_ok=True)
+        return out_dir / "adapter"
+
+    import trainers.sft
+
+    monkeypatch.setattr(trainers.sft, "run_sft", fake_sft)
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "refine"),
+                        cache_path=str(tmp_path / "c.sqlite"), refine_samples=2, refine_iterations=0, refine_steps=3,
+                        tool_cache=False, generation_cache=False, anticipate=1,
+                        curation=["dedupe"], knn_min_overlap=0.0, knn_context_overlap=0.0, knn_answer_support=0.0)
+    thread, values = RunStore(tmp_path / "runs.sqlite").start("refine", {"train": TRAIN[:1], "validation": []}, ctx)
+    it = values["refine_report"]["iterations"][0]
+    assert it["pairs"] == 1 and it["reply_rows"] == 1 and it["anticipation_rows"] == 1
+    traj = [t for ts in RunStore(tmp_path / "runs.sqlite").snapshot(thread).values["rewarded"].values() for t in ts]
+    by_kind = {t["kind"]: t["anticipated"] for t in traj}
+    assert by_kind["sample:0"] == [useful] and by_kind["sample:1"] == [useless]
+    # the rule's plan anticipates nothing; the other defaults' plans are not the optimizer's choice
+    assert by_kind["default:retrieval"] == [] and by_kind["default:qa"] is None and by_kind["default:demonstrations"] is None
+    rows = trained[0]
+    assert rows[0]["completion"][0]["content"].endswith("<api_calls>none</api_calls>")  # the chosen reply
+    assert rows[1]["completion"][0]["content"] == f"2. Instruction: {useful}\n2. Input:\n<noinput>\n###"
+    assert "1. Instruction: What is the capital of Zorbia?" in rows[1]["prompt"][0]["content"]
+    assert "| 1 / 1 |" in (tmp_path / "refine" / "refine_report.md").read_text()

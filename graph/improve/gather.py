@@ -16,6 +16,7 @@ from graph.context import Context
 from graph.improve.state import State, cost_of
 from graph.judging import judge_questions
 from graph.nodes import load_model, node
+from graph.optimizer import NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_calls, task_kind
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -46,15 +47,6 @@ def scored_rows(state: State) -> list[dict]:
     return rows
 
 
-def items_carry_answers(held_out: list) -> bool:
-    """Whether the task's held-out items are facts with answers (a knowledge task). What the graph
-    reads of them is only that they carry answers, never their questions."""
-    from scoring.verify import verifier_of
-
-    items = [h for h in held_out if isinstance(h, dict)]
-    return bool(items) and all(verifier_of(h) in ("qa", "math") for h in items)
-
-
 def retrieval_k(ctx: Context, state: State) -> int:
     """Passages an information_retrieval call of this run returns (``Context.retrieval_k``; its
     auto value is the knowledge one where the held-out items carry answers and the update is
@@ -64,12 +56,6 @@ def retrieval_k(ctx: Context, state: State) -> int:
 
     knowledge = ctx.update == "icl-knn" and items_carry_answers(state.get("held_out") or [])
     return passages_per_call(ctx, knowledge=knowledge)
-
-
-def items_carry_checks(held_out: list) -> bool:
-    """Whether the task says what a good answer is: every held-out item carries IFEval checks."""
-    items = [h for h in held_out if isinstance(h, dict)]
-    return bool(items) and all(h.get("checks") for h in items)
 
 
 def task_checks(state: State) -> list[dict]:
@@ -126,42 +112,16 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
     for c in cands:
         text = " ".join(c["instruction"].split())
         words = len(text.split())
-        if not 3 <= words <= max_words or len(text) > ctx.max_arg_chars:
+        if text.casefold().strip(" .") == NOTHING_ANTICIPATED:
+            dropped.append((text, "the optimizer anticipated nothing"))
+        elif not 3 <= words <= max_words or len(text) > ctx.max_arg_chars:
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
     kept, near = rouge_filter(list(dict.fromkeys(texts)), observed)
     kept, more = kept[:ctx.anticipate], [(t, "more than Context.anticipate") for t in kept[ctx.anticipate:]]
-    return {"questions": kept, "generated": len(cands),
+    return {"questions": kept, "written": list(kept), "prompt": prompt, "generated": len(cands),
             "dropped": [{"question": t, "reason": why} for t, why in dropped + near + more]}
-
-
-def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: list[tuple[str, str]],
-               kind: str | None) -> list[tuple[str, str]]:
-    """The optimizer's plan. On a knowledge task (``kind`` "knowledge": items carry answers) the
-    retrieval rule's calls (each observed instruction), then its anticipated questions; on a task
-    with checks ("checks") verified demonstrations of each observed instruction, then of its
-    anticipated ones; then the calls of its own reply. Elsewhere its own calls only. Repeats are
-    dropped; the budget is applied after."""
-    api = {"knowledge": "information_retrieval", "checks": "demonstration_generation"}.get(kind or "")
-    plan: list[tuple[str, str]] = []
-    if api and api in ctx.apis:
-        if ctx.plan_observed:
-            plan += [(api, o) for o in observed]
-        plan += [(api, q) for q in anticipated]
-    seen, out = set(), []
-    for name, arg in plan + list(own):
-        key = (name, " ".join(arg.split()).casefold())
-        if key not in seen:
-            seen.add(key)
-            out.append((name, arg))
-    return out
-
-
-def task_kind(state: State) -> str | None:
-    """"knowledge" (held-out items carry answers), "checks" (they carry IFEval checks) or None."""
-    held = state.get("held_out") or []
-    return "knowledge" if items_carry_answers(held) else "checks" if items_carry_checks(held) else None
 
 
 def describe(checks: list[dict]) -> list[str]:
@@ -204,8 +164,7 @@ def analyse(state: State, ctx: Context) -> dict:
     if r == 0 and attempt == 0 and state.get("anticipated") is None:
         # anticipated instructions of a task with checks carry checks: the task's own, or those of
         # the observed instruction most like them (attach_checks)
-        wanted = kind == "knowledge" or (kind == "checks" and bool(state.get("checks") or state.get("observed_checks")))
-        if not wanted:
+        if not anticipates(state):
             out["anticipated"] = {"questions": [], "generated": 0, "dropped": []}
         elif kind == "knowledge":
             out["anticipated"] = anticipate(ctx, state["observed"])

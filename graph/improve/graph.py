@@ -20,9 +20,10 @@ from pathlib import Path
 from langgraph.graph import END, START, StateGraph
 
 from graph.context import Context
-from graph.improve.gather import analyse, ifd, items_carry_answers, judge, parse, run_tools, scored_rows, task_checks, task_kind
+from graph.improve.gather import analyse, ifd, judge, parse, run_tools, scored_rows, task_checks
 from graph.improve.state import InputState, OutputState, State, cost_of
 from graph.nodes import context_of, load_model, node
+from graph.optimizer import items_carry_answers, task_kind
 
 STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
 

@@ -132,7 +132,10 @@ def train(state: RefineState, ctx: Context) -> dict:
         pairs.append({"task": task["task"], "prompt": chosen["messages"], "chosen": chosen["reply"],
                       "rejected": rejected["reply"], "chosen_kind": chosen["kind"], "rejected_kind": rejected["kind"],
                       "chosen_reward": chosen["reward"], "rejected_reward": rejected["reward"],
-                      "chosen_cost": chosen["cost"], "rejected_cost": rejected["cost"]})
+                      "chosen_cost": chosen["cost"], "rejected_cost": rejected["cost"],
+                      "anticipation_prompt": next((t["anticipation_prompt"] for t in (chosen, rejected)
+                                                   if t.get("anticipation_prompt")), None),
+                      "chosen_anticipated": chosen.get("anticipated"), "rejected_anticipated": rejected.get("anticipated")})
     record = {"iteration": i, "method": "rejection sampling" if i == 0 else "dpo", "pairs": pairs,
               "tasks_without_pair": no_pair, "optimizer_before": state["optimizers"][i]}
     out_dir = Path(ctx.run_dir) / f"iter{i}" / "optimizer"
@@ -142,18 +145,20 @@ def train(state: RefineState, ctx: Context) -> dict:
     if not pairs:
         record["note"] = "every task's trajectories tied: nothing to learn, the optimizer is unchanged"
         return {"iterations": [record], "optimizers": state["optimizers"] + [state["optimizers"][i]]}
+    from graph.refine.steps import training_rows
+
+    rows, anticipation = training_rows(pairs, dpo=i > 0)
     if i == 0:
         from trainers.sft import run_sft
 
-        rows = [{"prompt": p["prompt"], "completion": [{"role": "assistant", "content": p["chosen"]}]} for p in pairs]
-        adapter = run_sft(cfg, rows, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_sft_recipe)
+        adapter = run_sft(cfg, rows + anticipation, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_sft_recipe)
     else:
         from trainers.dpo import run_dpo
 
-        rows = [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
-        adapter = run_dpo(cfg, rows, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_dpo_recipe)
+        adapter = run_dpo(cfg, rows + anticipation, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_dpo_recipe)
     spec = with_adapter(state["optimizers"][i], adapter)
-    record.update(adapter=str(adapter), optimizer_after=spec, train_rows=len(rows))
+    record.update(adapter=str(adapter), optimizer_after=spec, train_rows=len(rows) + len(anticipation),
+                  reply_rows=len(rows), anticipation_rows=len(anticipation))
     return {"iterations": [record], "optimizers": state["optimizers"] + [spec]}
 
 

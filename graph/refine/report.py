@@ -20,6 +20,7 @@ def summary(state: dict) -> dict:
         row = {"iteration": i, "method": rec["method"], "optimizer": rec["optimizer_before"],
                "refined_optimizer": rec.get("optimizer_after"), "adapter": rec.get("adapter"),
                "trajectories": len(trajs), "pairs": len(rec["pairs"]), "tasks_without_pair": rec["tasks_without_pair"],
+               "reply_rows": rec.get("reply_rows"), "anticipation_rows": rec.get("anticipation_rows"),
                "sampled_parse_rate": round(sum(t["parsed"] for t in sampled) / len(sampled), 3) if sampled else None,
                "sampled_mean_reward": round(sum(t["reward"] for t in sampled) / len(sampled), 4) if sampled else None,
                "sampled_mean_cost": round(sum(t["cost"] for t in sampled) / len(sampled), 3) if sampled else None,
@@ -45,13 +46,14 @@ def _gain(v: dict | None) -> str:
 
 def markdown(rep: dict) -> str:
     lines = [f"# Refine: {len(rep['train_tasks'])} training task(s), {len(rep['validation_tasks'])} validation task(s)", "",
-             "| iter | method | trajectories | pairs | sampled parse rate | sampled reward / cost | rewards measured / cached | "
-             "validation: prompting | validation: refined | refined cost / task | refined calls |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| iter | method | trajectories | pairs | rows: reply / anticipated | sampled parse rate | sampled reward / cost | "
+             "rewards measured / cached | validation: prompting | validation: refined | refined cost / task | refined calls |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep["iterations"]:
         vp, vr = r.get("validation_prompting"), r.get("validation_refined")
         calls = ", ".join(f"{k.split('_')[0]} {v}" for k, v in ((vr or {}).get("calls_by_api") or {}).items()) or "-"
-        lines.append(f"| {r['iteration']} | {r['method']} | {r['trajectories']} | {r['pairs']} | {r['sampled_parse_rate']} | "
+        lines.append(f"| {r['iteration']} | {r['method']} | {r['trajectories']} | {r['pairs']} | "
+                     f"{r.get('reply_rows', '-')} / {r.get('anticipation_rows', '-')} | {r['sampled_parse_rate']} | "
                      f"{r['sampled_mean_reward']} / {r['sampled_mean_cost']} | {r['rewards_measured']} / {r['reward_cache_hits']} | "
                      f"{_gain(vp)} | {_gain(vr)} | {(vr or {}).get('cost_per_task', '-')} | {calls} |")
     lines += ["", "Optimizers by iteration (use one with improve --optimizer SPEC):", ""]

@@ -1,10 +1,10 @@
 """What one refine iteration does to a task: run its trajectories, reward them, pick a pair.
 
 A trajectory is one improve run with its held-out measurement turned off (``measure=false``):
-the optimizer's prompt and reply, the data its calls bought, the ICL (or SFT) update of the
-policy. Each is its own checkpointed thread in ``<run_dir>/trajectories.sqlite`` (or the database of
-``checkpoint_uri``), so a killed
-refine resumes inside the trajectory it was in and never pays for a finished call again.
+the optimizer's prompt and reply, the questions it anticipated (``anticipated_by``), the data its
+calls bought, the ICL (or SFT) update of the policy. Each is its own checkpointed thread in
+``<run_dir>/trajectories.sqlite`` (or the database of ``checkpoint_uri``), so a killed refine
+resumes inside the trajectory it was in and never pays for a finished call again.
 
 Rewards come per task: every trajectory's updated policy answers the task's held-out instructions
 in shared batches (``graph.heldout.measure_many``), against the original answers computed once;
@@ -56,7 +56,7 @@ def jobs_for(tasks: list[dict], samples: int) -> list[dict]:
 
 def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
     """One trajectory as an improve run (no measurement); its prompt, reply, data, cost."""
-    from graph.optimizer import optimizer_messages
+    from graph.optimizer import anticipation_prompt, optimizer_messages
     from graph.runs import UnitRuns
 
     seed = ctx.seed + 1000 * iteration + (job["k"] or 0)
@@ -74,8 +74,58 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
     reply = plan_reply(job["kind"], plan) if plan is not None else values["optimizer_replies"][-1]["text"]
     return {"task": task["task"], "kind": job["kind"], "iteration": iteration, "thread": thread,
             "messages": optimizer_messages(cell, task.get("description"), task["observed"]), "reply": reply,
+            "anticipation_prompt": anticipation_prompt(cell, values), "anticipated": anticipated_by(cell, values, plan),
             "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
             "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def anticipated_by(ctx: Context, values: dict, plan: list[dict] | None) -> list[str] | None:
+    """What a trajectory anticipated, as something refine can compare: a sampled trajectory's
+    questions (none is an empty list); a default plan that is the optimizer's own plan with nothing
+    anticipated and no call of its own (on a knowledge task the retrieval rule's: the observed
+    instructions), an empty list; any other default plan None: it differs from a sample in its
+    calls, so its reward says nothing about anticipating."""
+    from graph.optimizer import anticipated_written, plan_calls, task_kind
+
+    if plan is None:
+        return anticipated_written(values.get("anticipated"))
+    own = plan_calls(ctx, values["observed"], [], [], task_kind(values))
+    return [] if own and [(c["name"], c["arg"]) for c in plan] == own else None
+
+
+def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dict]]:
+    """(reply rows, anticipation rows) the optimizer is trained on. It learns what it wrote in the
+    chosen trajectory: its reply, and on a task where it anticipates, the questions it anticipated,
+    or ``none`` where the chosen trajectory bought no anticipated question (the rule's plan, or a
+    sample whose questions were all dropped). On a knowledge task the anticipated questions, not
+    the reply, decide what the plan buys past the observed instructions
+    (``graph.optimizer.plan_calls``), so this is what lets refine change the plan and its cost. A
+    side whose anticipation is None (a default plan other than the rule's: ``anticipated_by``)
+    teaches nothing about anticipating. Rejection sampling (``dpo`` False): prompt/completion rows
+    of the chosen trajectories. DPO: prompt/chosen/rejected rows; the two sides' questions pair up
+    in the order written (``none`` against each of the other side's), where they differ."""
+    from graph.optimizer import NOTHING_ANTICIPATED, anticipation_block
+
+    def written(p, side):
+        return p.get(f"{side}_anticipated") or [NOTHING_ANTICIPATED]
+
+    asks = [p for p in pairs if p.get("anticipation_prompt") and p.get("chosen_anticipated") is not None]
+    if not dpo:
+        return ([{"prompt": p["prompt"], "completion": [{"role": "assistant", "content": p["chosen"]}]} for p in pairs],
+                [{"prompt": row["prompt"], "completion": [{"role": "assistant", "content": row["completion"]}]}
+                 for p in asks for row in (anticipation_block(p["anticipation_prompt"], q) for q in written(p, "chosen"))])
+    rows = []
+    for p in (p for p in asks if p.get("rejected_anticipated") is not None):
+        chosen, rejected = written(p, "chosen"), written(p, "rejected")
+        if chosen == [NOTHING_ANTICIPATED]:
+            chosen = chosen * len(rejected)
+        elif rejected == [NOTHING_ANTICIPATED]:
+            rejected = rejected * len(chosen)
+        for a, b in zip(chosen, rejected):
+            if a != b:
+                good, bad = anticipation_block(p["anticipation_prompt"], a), anticipation_block(p["anticipation_prompt"], b)
+                rows.append({"prompt": good["prompt"], "chosen": good["completion"], "rejected": bad["completion"]})
+    return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs], rows
 
 
 def data_key(task: str, updated: dict, ctx: Context) -> str:
