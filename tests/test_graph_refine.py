@@ -193,3 +193,16 @@ def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, f
     assert rows[1]["completion"][0]["content"] == f"2. Instruction: {useful}\n2. Input:\n<noinput>\n###"
     assert "1. Instruction: What is the capital of Zorbia?" in rows[1]["prompt"][0]["content"]
     assert "| 1 / 1 |" in (tmp_path / "refine" / "refine_report.md").read_text()
+
+
+def test_the_report_shows_no_rows_where_an_iteration_trained_nothing():
+    from graph.refine.report import markdown
+
+    row = {"iteration": 0, "method": "rejection sampling", "trajectories": 10, "pairs": 0, "reply_rows": None,
+           "anticipation_rows": None, "sampled_parse_rate": 1.0, "sampled_mean_reward": 0.0, "sampled_mean_cost": 1.0,
+           "rewards_measured": 10, "reward_cache_hits": 0}
+    text = markdown({"train_tasks": ["a"], "validation_tasks": [], "iterations": [row, {**row, "iteration": 1, "method": "dpo",
+                                                                                        "pairs": 2, "reply_rows": 2,
+                                                                                        "anticipation_rows": 3}],
+                     "optimizers": ["fake:optimizer"]})
+    assert "| 0 | rejection sampling | 10 | 0 | - / - |" in text and "| 1 | dpo | 10 | 2 | 2 / 3 |" in text

@@ -44,6 +44,10 @@ def _gain(v: dict | None) -> str:
     return f"{v['accuracy_gain'] * 100:+.1f} pts"
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
 def markdown(rep: dict) -> str:
     lines = [f"# Refine: {len(rep['train_tasks'])} training task(s), {len(rep['validation_tasks'])} validation task(s)", "",
              "| iter | method | trajectories | pairs | rows: reply / anticipated | sampled parse rate | sampled reward / cost | "
@@ -53,7 +57,7 @@ def markdown(rep: dict) -> str:
         vp, vr = r.get("validation_prompting"), r.get("validation_refined")
         calls = ", ".join(f"{k.split('_')[0]} {v}" for k, v in ((vr or {}).get("calls_by_api") or {}).items()) or "-"
         lines.append(f"| {r['iteration']} | {r['method']} | {r['trajectories']} | {r['pairs']} | "
-                     f"{r.get('reply_rows', '-')} / {r.get('anticipation_rows', '-')} | {r['sampled_parse_rate']} | "
+                     f"{_count(r.get('reply_rows'))} / {_count(r.get('anticipation_rows'))} | {r['sampled_parse_rate']} | "
                      f"{r['sampled_mean_reward']} / {r['sampled_mean_cost']} | {r['rewards_measured']} / {r['reward_cache_hits']} | "
                      f"{_gain(vp)} | {_gain(vr)} | {(vr or {}).get('cost_per_task', '-')} | {calls} |")
     lines += ["", "Optimizers by iteration (use one with improve --optimizer SPEC):", ""]
