@@ -121,6 +121,10 @@ def items_carry_checks(held_out: list) -> bool:
     return bool(items) and all(h.get("checks") for h in items)
 
 
+# The prompt the optimizer anticipates with, by task kind, and the longest question it may write
+# (a knowledge task's questions; a task with checks gets whole instructions, TASK_AUGMENT_PROMPT).
+ANTICIPATION_PROMPTS = {"knowledge": ("OPTIMIZER_ANTICIPATE", 30), "checks": ("TASK_AUGMENT_PROMPT", 80)}
+
 # What the optimizer writes in place of a question when it anticipates nothing (refine can teach it
 # this: a chosen trajectory that bought no anticipated question). Never a call: it is dropped.
 NOTHING_ANTICIPATED = "none"
@@ -133,21 +137,20 @@ def anticipation_prompt(ctx: Context, state: dict) -> dict | None:
     user turn and the start of the reply (``N. Instruction:``) the optimizer continues."""
     from tools.self_instruct import encode_prompt
 
-    kind = task_kind(state)
     if ctx.anticipate <= 0 or not anticipates(state) or not state.get("observed"):
         return None
-    name = "OPTIMIZER_ANTICIPATE" if kind == "knowledge" else "TASK_AUGMENT_PROMPT"
+    name, _ = ANTICIPATION_PROMPTS[task_kind(state)]
     message, prefix = encode_prompt([{"instruction": o} for o in state["observed"]], ctx.prompt(name))
     return {"message": message, "prefix": prefix}
 
 
 def anticipation_block(prompt: dict, question: str) -> dict:
-    """A training row: the anticipation prompt -> the numbered block holding ``question``."""
-    from tools.self_instruct import NO_INPUT
+    """A training row: the anticipation prompt -> the numbered block holding ``question`` (the one its
+    reply prefix opens), in the format ``anticipate`` reads back."""
+    from tools.self_instruct import encode_block
 
-    n = prompt["prefix"].split(".")[0]
-    return {"prompt": [{"role": "user", "content": prompt["message"]}],
-            "completion": f"{prompt['prefix']} {question}\n{n}. Input:\n{NO_INPUT}\n###"}
+    n = int(prompt["prefix"].split(".")[0])
+    return {"prompt": [{"role": "user", "content": prompt["message"]}], "completion": encode_block(n, question) + "###"}
 
 
 def anticipated_written(anticipated: dict | None) -> list[str]:

@@ -76,6 +76,11 @@ def read_tasks(path) -> list[dict]:
 
 # ---- generation ------------------------------------------------------------------------------
 
+def encode_block(k: int, instruction: str, given: str | None = None) -> str:
+    """Task number ``k`` as the generation prompt shows it and ``parse_tasks`` reads it back."""
+    return f"{k}. Instruction: {instruction}\n{k}. Input:\n{given or NO_INPUT}\n"
+
+
 def encode_prompt(examples: Sequence[dict], prompt: str) -> tuple[str, str]:
     """(user message, reply prefix): ``prompt`` with its ``{examples}`` filled with the numbered blocks."""
     if "{examples}" not in prompt:
@@ -84,7 +89,7 @@ def encode_prompt(examples: Sequence[dict], prompt: str) -> tuple[str, str]:
     blocks = []
     for k, ex in enumerate(examples, 1):
         text = " ".join(ex["instruction"].split()).rstrip(":")
-        blocks.append(f"###\n{k}. Instruction: {text}\n{k}. Input:\n{ex.get('input') or NO_INPUT}\n")
+        blocks.append("###\n" + encode_block(k, text, ex.get("input")))
     return prompt.format(examples="".join(blocks) + "###"), f"{len(examples) + 1}. Instruction:"
 
 

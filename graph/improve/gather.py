@@ -16,7 +16,7 @@ from graph.context import Context
 from graph.improve.state import State, cost_of
 from graph.judging import judge_questions
 from graph.nodes import load_model, node
-from graph.optimizer import NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_calls, task_kind
+from graph.optimizer import ANTICIPATION_PROMPTS, NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_calls, task_kind
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -95,7 +95,7 @@ def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]]
     return out
 
 
-def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", *, max_words: int = 30) -> dict:
+def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
     their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
     so a re-run reads them from the generation cache). It never sees a held-out item."""
@@ -164,12 +164,10 @@ def analyse(state: State, ctx: Context) -> dict:
     if r == 0 and attempt == 0 and state.get("anticipated") is None:
         # anticipated instructions of a task with checks carry checks: the task's own, or those of
         # the observed instruction most like them (attach_checks)
-        if not anticipates(state):
-            out["anticipated"] = {"questions": [], "generated": 0, "dropped": []}
-        elif kind == "knowledge":
-            out["anticipated"] = anticipate(ctx, state["observed"])
-        else:
-            found = anticipate(ctx, state["observed"], "TASK_AUGMENT_PROMPT", max_words=80)
+        found = anticipate(ctx, state["observed"], *ANTICIPATION_PROMPTS[kind]) if anticipates(state) else \
+            {"questions": [], "generated": 0, "dropped": []}
+        out["anticipated"] = found
+        if kind == "checks":
             attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []))
             out["anticipated"] = {**found, "questions": list(attached), "checks": attached}
     last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
