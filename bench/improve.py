@@ -57,12 +57,13 @@ def main() -> None:
 
 # The failing case: the task says every answer must be in capital letters (an IFEval check the
 # 135M policy does not pass), so its plan's verified demonstration_generation calls (one per observed
-# instruction) keep no sample and fail; the optimizer's own calls are left out.
+# instruction) keep no sample and fail (check_edits off: an edit would write the capitals in); the
+# optimizer's own calls are left out.
 FAILING_TASK = {"name": "planets-shouting", "checks": [{"id": "change_case:english_capital"}],
                 "observed": ["How big is Jupiter compared to Earth?", "What is the atmosphere of Mars made of?"],
                 "held_out": ["Which planet is the largest in the Solar System?", "What type of planet is Jupiter?",
                              "What nickname does Mars have because of its orange-red appearance?"]}
-FAILING = {"anticipate": 0, "max_calls": 2, "verify_samples": 4}
+FAILING = {"anticipate": 0, "max_calls": 2, "verify_samples": 4, "check_edits": False}
 
 
 def cold_warm(a, case: str) -> float:

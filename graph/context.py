@@ -50,6 +50,7 @@ class Context:
     bm25_candidates: int = _f(1000, describe="BM25 candidates handed to the dense reranker.")
     demonstrations_per_call: int = _f(2, describe="Instruction-response pairs demonstration_generation writes per call.")
     verify_samples: int = _f(8, describe="On a task with checks: responses demonstration_generation (and self-improve's respond stage) samples per instruction; those that pass every check are kept.")
+    check_edits: bool = _f(True, describe="On a task with checks: a sample that fails a check prescribing a form a program can write (letter case, quotation marks, a <<title>>, JSON, an end phrase, no commas, N paragraphs, sections, bullets or highlights, the request repeated, a length cut) is edited into that form (scoring.edit) and verified again; kept only if it then passes every check (default on: chosen on the IFEval validation split). Used by demonstration_generation, self-improve's respond stage and Star-Agents' response agents.")
     demonstration_temperature: float = _f(0.7, describe="Sampling temperature of demonstration_generation and of self-improve's verified answers (above 0, so its samples differ).")
     qa_passages: int = _f(2, describe="Retrieved passages that ground question_answering when no teacher is set.")
     memory_k: int = _f(2, describe="Rows memory_search returns from the instruction memory bank.")

@@ -270,26 +270,6 @@ def failed_checks(checks: Sequence[dict], response: str, *, prompt: str = "") ->
     return [c["id"] for c, ok in zip(checks, ifeval_checks(checks, response, prompt=prompt)) if not ok]
 
 
-class Sampled:
-    """Rejection sampling's verdicts on several answers to one instruction: ``failed[i]`` the checks
-    answer i fails ([] when it passes; an empty answer fails "empty response"), ``passing`` the
-    indexes that pass, ``failing`` {check id: answers that failed it}, ``why`` the sentence a
-    caller gives when none passed."""
-
-    def __init__(self, checks: Sequence[dict], answers: Sequence[str], *, prompt: str = ""):
-        self.failed = [failed_checks(checks, a, prompt=prompt) if a.strip() else ["empty response"] for a in answers]
-        self.passing = [i for i, bad in enumerate(self.failed) if not bad]
-        self.failing: dict[str, int] = {}
-        for bad in self.failed:
-            for cid in bad:
-                self.failing[cid] = self.failing.get(cid, 0) + 1
-
-    def why(self, what: str = "sample", against: str = "") -> str:
-        """E.g. "no sample of 8 passed the task's checks (failing: startend:quotation x8)"."""
-        return (f"no {what} of {len(self.failed)} passed{' ' + against if against else ''} (failing: "
-                f"{', '.join(f'{k} x{v}' for k, v in self.failing.items())})")
-
-
 def describe_checks(checks: Sequence[dict]) -> list[str]:
     """One sentence per check, in the words IFEval itself uses to ask for it."""
     import inspect

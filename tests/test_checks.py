@@ -63,7 +63,7 @@ def test_verified_demonstrations_keep_only_samples_that_pass_and_report_the_pass
 
     fake_llm("policy").script("the town is quiet tonight, and the people are sleeping.", "the town is quiet tonight and the people are sleeping in their houses.",
                                        "The Town Is Quiet Tonight And The People Are Sleeping In Their Houses.", "the town is quiet tonight and the people are sleeping in their houses.")
-    ctx = Context(policy="fake:policy", cache_path=str(tmp_path / "c.sqlite"), verify_samples=4)
+    ctx = Context(policy="fake:policy", cache_path=str(tmp_path / "c.sqlite"), verify_samples=4, check_edits=False)
     res = call_tool("demonstration_generation", "Say that it is quiet.", ctx, checks=[LOWER, NO_COMMA])
     assert res.ok and [r["response"] for r in res.rows] == ["the town is quiet tonight and the people are sleeping in their houses."]
     assert res.rows[0]["instruction"] == "Say that it is quiet." and res.rows[0]["provenance"]["verified"]
@@ -71,7 +71,7 @@ def test_verified_demonstrations_keep_only_samples_that_pass_and_report_the_pass
     assert res.provenance["failing"] == {"punctuation:no_comma": 1, "change_case:english_lowercase": 1}
     none = fake_llm("policy").script(*["LOUD."] * 4)
     bad = call_tool("demonstration_generation", "Shout.", Context(policy="fake:policy", cache_path=str(tmp_path / "d.sqlite"),
-                                                                    verify_samples=4), checks=[LOWER])
+                                                                    verify_samples=4, check_edits=False), checks=[LOWER])
     assert not bad.ok and "no sample of 4 passed the task's checks" in bad.error and none.calls == 2  # one call each
 
 
@@ -185,3 +185,16 @@ def test_a_task_mixing_items_with_and_without_checks_gives_the_long_limit_to_tho
     answers = original_answers(ctx, items)
     assert answers == [f"answer to {it['instruction']}" for it in items]  # in the items' order
     assert sorted(p.max_new_tokens for p in policy.params[-2:]) == [17, 99]  # one batch per limit
+
+
+def test_verified_demonstrations_get_checks_max_new_tokens_and_topic_demonstrations_max_new_tokens(tmp_path, fake_llm):
+    from tools import call_tool
+
+    policy = fake_llm("policy")
+    policy.respond = lambda m: "the town is quiet tonight."
+    ctx = Context(policy="fake:policy", cache_path=str(tmp_path / "c.sqlite"), verify_samples=2, max_new_tokens=33,
+                  checks_max_new_tokens=99, generation_cache=False)
+    assert call_tool("demonstration_generation", "Say that it is quiet.", ctx, checks=[LOWER]).ok
+    assert policy.params[-1].max_new_tokens == 99  # the room a held-out answer with checks gets
+    call_tool("demonstration_generation", "quiet towns", ctx)
+    assert policy.params[-1].max_new_tokens == 33

@@ -254,7 +254,7 @@ def test_with_checks_new_tasks_carry_them_and_the_verifier_decides_before_the_se
     sets = [LOWER, [{"id": "keywords:frequency", "kwargs": {}}]]
     store = RunStore(tmp_path / "runs.sqlite")
     _, values = store.start("self-improve", {"name": "toy", "seeds": SEEDS, "held_out": HELD_OUT, "check_sets": sets},
-                            context(tmp_path, isheep_iterations=1, verify_samples=4))
+                            context(tmp_path, isheep_iterations=1, verify_samples=4, check_edits=False))
     it = values["report"]["iterations"][0]
     data = lines(tmp_path / "run" / "iter1" / "dataset.jsonl")
     assert data and all(r["instruction"].endswith(" " + LOWER_WORDS) and r["checks"] == LOWER for r in data)
@@ -285,3 +285,26 @@ def test_task_checks_apply_to_every_new_task_and_unstatable_sets_alone_are_an_er
     assert usable == 1 and out[0]["instruction"] == f"Name a river. {LOWER_WORDS}"
     with pytest.raises(ValueError, match="give the task checks of its own"):
         constrain(rows, [[{"id": "keywords:frequency", "kwargs": {}}]], [], seed=0)
+
+
+def test_with_check_edits_a_sample_missing_a_form_is_edited_verified_and_counted_apart(tmp_path, models, trainer,
+                                                                                         monkeypatch):
+    from scoring.verify import failed_checks
+
+    plain = models.reply
+
+    def reply(spec, messages):
+        text = messages[-1]["content"]
+        return "The Nile And The Danube." if text.endswith(LOWER_WORDS) else plain(spec, messages)  # never lowercase
+
+    monkeypatch.setattr(models, "reply", reply)
+    store = RunStore(tmp_path / "runs.sqlite")
+    _, values = store.start("self-improve", {"name": "toy", "seeds": SEEDS, "held_out": HELD_OUT, "check_sets": [LOWER]},
+                            context(tmp_path, isheep_iterations=1, verify_samples=2))
+    data = lines(tmp_path / "run" / "iter1" / "dataset.jsonl")
+    # every answer is the sample lowercased by the edit, and lm-eval's checker passes it
+    assert data and all(r["response"] == "the nile and the danube." for r in data)
+    assert all(failed_checks(r["checks"], r["response"]) == [] for r in data)
+    verified = next(s for s in values["report"]["iterations"][0]["funnel"] if s["step"].startswith("verified"))
+    assert verified["samples_passed"] == 0 and verified["samples_edited"] == verified["samples"] > 0
+    assert f"| 1 | 0 / {verified['samples']} (+{verified['samples']} edited) |" in (tmp_path / "run" / "report.md").read_text()

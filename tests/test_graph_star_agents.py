@@ -327,7 +327,7 @@ def test_with_checks_the_verifier_decides_before_the_judge(tmp_path, star_models
 
     policy.respond = model
     seeds = [{"instruction": "Name three primary colors.", "output": "Red, blue and yellow.", "checks": lower}]
-    ctx = star_context(tmp_path, star_m=0, star_l=0, verify_samples=4,
+    ctx = star_context(tmp_path, star_m=0, star_l=0, verify_samples=4, check_edits=False,
                        star_base_pairs=["keep+seed", "keep+steps", "clarify+expert", "keep+expert"])
     _, _, values = run(tmp_path, ctx, seeds)
     record = json.loads((tmp_path / "run" / "seeds" / "00000.json").read_text())

@@ -54,13 +54,14 @@ def _keep(pair: dict) -> bool:
 
 def sampling(ctx) -> llms.SamplingParams:
     # One pair per sample: stop where the model starts a second one.
-    return llms.SamplingParams(max_new_tokens=ctx.checks_max_new_tokens, temperature=ctx.demonstration_temperature,
+    return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
                                n=ctx.demonstrations_per_call, seed=ctx.seed, stop=("\nInstruction:",))
 
 
 def cache_parts(topic: str, ctx, checks: list[dict] | None = None) -> dict:
     if checks:
-        return {"model": ctx.policy, "dtype": ctx.dtype, "sampling": verified_sampling(ctx).key(), "checks": checks}
+        parts = {"model": ctx.policy, "dtype": ctx.dtype, "sampling": verified_sampling(ctx).key(), "checks": checks}
+        return {**parts, "edits": True} if ctx.check_edits else parts
     return {"model": ctx.policy, "dtype": ctx.dtype, "sampling": sampling(ctx).key(), "prompt": ctx.prompt("DEMONSTRATION_PROMPT"),
             "prefix": ctx.prompt("DEMONSTRATION_REPLY_PREFIX")}
 
@@ -113,7 +114,8 @@ TAKES_CHECKS = True  # call_tool hands it the task's checks: then it samples and
 
 
 def verified_sampling(ctx) -> llms.SamplingParams:
-    return llms.SamplingParams(max_new_tokens=ctx.max_new_tokens, temperature=ctx.demonstration_temperature,
+    # an answer to an instruction with checks gets the room a held-out answer gets (checks_max_new_tokens)
+    return llms.SamplingParams(max_new_tokens=ctx.checks_max_new_tokens, temperature=ctx.demonstration_temperature,
                                n=ctx.verify_samples, seed=ctx.seed)
 
 
@@ -122,22 +124,26 @@ def run_verified(instruction: str, ctx, checks: list[dict]) -> ToolOutput:
     answers ``instruction`` ``ctx.verify_samples`` times and the responses that pass every one of
     the task's ``checks`` (lm-eval's IFEval checkers) are kept; the pass rate and the failing
     checks are in the provenance. A program decides, not a judge of the policy's size."""
-    from scoring.verify import Sampled
+    from scoring.rejection import Sampled
 
     llm = load_model(ctx, ctx.policy)
     samples = llm.generate([instruction], verified_sampling(ctx), batch_size=ctx.batch_size)[0]
-    verdicts = Sampled(checks, [g.text for g in samples], prompt=instruction)
+    verdicts = Sampled(checks, [g.text for g in samples], prompt=instruction, edit=ctx.check_edits)
     rows, seen = [], set()
     for i in verdicts.passing:
-        key = " ".join(samples[i].text.split())
+        key = " ".join(verdicts.answers[i].split())
         if key not in seen:
             seen.add(key)
-            rows.append({"type": "demonstration", "instruction": instruction, "response": samples[i].text, "checks": checks,
-                         "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i}})
-    passed = len(verdicts.passing)
+            made = {"edited": verdicts.edited[i]} if i in verdicts.edited else {}
+            rows.append({"type": "demonstration", "instruction": instruction, "response": verdicts.answers[i], "checks": checks,
+                         "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i, **made}})
+    # the pass rate is the samples' as written; those an edit made pass are counted apart
+    passed = len(verdicts.passing) - len(verdicts.edited)
     provenance = {"generated_by": ctx.policy, "instruction": instruction, "checks": [c["id"] for c in checks],
                   "samples": len(samples), "passed": passed, "pass_rate": round(passed / max(1, len(samples)), 4),
                   "kept": len(rows), "failing": verdicts.failing}
+    if ctx.check_edits:
+        provenance["edited"] = len(verdicts.edited)
     tokens = sum(g.prompt_tokens + g.completion_tokens for g in samples)
     if not rows:
         raise ToolError(verdicts.why("sample", "the task's checks"), provenance=provenance, tokens=tokens)

@@ -20,7 +20,10 @@ def api_calls(state: dict) -> list[dict]:
         out.append({"name": r.get("tool"), "argument": r.get("arg"), "cost": float(r.get("cost") or 0.0),
                     "status": r.get("status"), "cached": bool(r.get("cached")), "latency_s": r.get("latency_s"),
                     "rows": len(r.get("rows") or []), "error": r.get("error"),
-                    **({"edited_from": r["edited_from"]} if r.get("edited_from") else {})})
+                    **({"edited_from": r["edited_from"]} if r.get("edited_from") else {}),
+                    # rows a check edit made pass (check_edits): the rest passed as sampled
+                    **({"rows_edited": n} if (n := sum(bool((x.get("provenance") or {}).get("edited"))
+                                                        for x in r.get("rows") or [])) else {})})
     return out
 
 
@@ -133,7 +136,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
     lines += ["", "## API calls", "", "| # | API | argument | cost | status | rows | cached | seconds |", "|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(rep["api_calls"], 1):
         status = c["status"] + (f" ({c['error']})" if c.get("error") else "")
-        lines.append(f"| {i} | {c['name']} | {_cell(c['argument'])} | {c['cost']:g} | {_cell(status)} | {c['rows']} | "
+        rows = f"{c['rows']} ({c['rows_edited']} edited)" if c.get("rows_edited") else c["rows"]
+        lines.append(f"| {i} | {c['name']} | {_cell(c['argument'])} | {c['cost']:g} | {_cell(status)} | {rows} | "
                      f"{c['cached']} | {c.get('latency_s')} |")
     for d in rep["dropped_calls"]:
         lines.append(f"| - | {d.get('name', '?')} | {_cell(d.get('arg', ''))} | - | dropped: {_cell(d['reason'])} | | | |")

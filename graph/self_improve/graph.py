@@ -203,28 +203,30 @@ def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tup
     [(row, why)] for rows no sample passed, log entries with the pass rate by check)."""
     from llms.base import SamplingParams
     from records import instruction_of
-    from scoring.verify import Sampled
+    from scoring.rejection import Sampled
 
     if not rows:
         return {}, [], []
     params = SamplingParams(max_new_tokens=ctx.checks_max_new_tokens, temperature=ctx.demonstration_temperature,
                             n=ctx.verify_samples, seed=ctx.seed * 1000 + iteration)
     samples = llm.generate([instruction_of(r) for r in rows], params, batch_size=ctx.batch_size)
-    answers, failed, by_check, passed = {}, [], {}, 0
+    answers, failed, by_check, passed, edited = {}, [], {}, 0, 0
     for row, gens in zip(rows, samples):
-        verdicts = Sampled(row["checks"], [g.text for g in gens], prompt=instruction_of(row))
-        passed += len(verdicts.passing)
+        verdicts = Sampled(row["checks"], [g.text for g in gens], prompt=instruction_of(row), edit=ctx.check_edits)
+        passed += len(verdicts.passing) - len(verdicts.edited)
+        edited += len(verdicts.edited)
         for c in row["checks"]:
             hit = by_check.setdefault(c["id"], [0, 0])
             hit[0] += sum(c["id"] not in bad for bad in verdicts.failed)
             hit[1] += len(gens)
         if verdicts.passing:
-            answers[id(row)] = gens[verdicts.passing[0]].text
+            answers[id(row)] = verdicts.answers[verdicts.passing[0]]
         else:
             failed.append((row, "verify: " + verdicts.why()))
     total = sum(len(g) for g in samples)
     entry = _entry(iteration, "respond", f"verified: a sample of {ctx.verify_samples} passes every check", len(rows),
                    len(answers), failed, samples_passed=passed, samples=total,
+                   **({"samples_edited": edited} if ctx.check_edits else {}),
                    pass_rate_by_check={k: round(a / b, 4) for k, (a, b) in sorted(by_check.items())})
     return answers, failed, [entry]
 

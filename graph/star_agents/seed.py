@@ -72,14 +72,18 @@ def _messages(ctx: Context, agent: Agent, user: str) -> list[dict]:
     return [{"role": "system", "content": ctx.prompt(agent.prompt)}, {"role": "user", "content": user}]
 
 
-def verify_candidate(c: dict, checks: list[dict], answers: list[str]) -> None:
-    """The candidate's response: the first of ``answers`` that passes every check, else status
-    ``failed checks`` with the failing checks counted over the answers."""
-    from scoring.verify import Sampled
+def verify_candidate(c: dict, checks: list[dict], answers: list[str], edit: bool = False) -> None:
+    """The candidate's response: the first of ``answers`` that passes every check (with ``edit``, as
+    written or edited toward the checks: ``scoring.edit``), else status ``failed checks`` with the
+    failing checks counted over the answers."""
+    from scoring.rejection import Sampled
 
-    verdicts = Sampled(checks, answers, prompt=c["instruction"])
+    verdicts = Sampled(checks, answers, prompt=c["instruction"], edit=edit)
     if verdicts.passing:
-        c.update(response=answers[verdicts.passing[0]].strip(), checks_passed=True)
+        first = verdicts.passing[0]
+        c.update(response=verdicts.answers[first].strip(), checks_passed=True)
+        if first in verdicts.edited:
+            c["edited"] = verdicts.edited[first]
     else:
         c.update(status="failed checks", reason=verdicts.why("answer", "the seed's checks"))
 
@@ -127,7 +131,7 @@ def write_candidates(ctx: Context, index: int, seed: dict, pairs: list[tuple[str
                                               batch_size=ctx.batch_size)
         for (c, _), g in zip(members, gens):
             if checks:
-                verify_candidate(c, checks, [x.text for x in g])
+                verify_candidate(c, checks, [x.text for x in g], edit=ctx.check_edits)
                 continue
             c["response"] = g[0].text.strip()
             if not c["response"]:
