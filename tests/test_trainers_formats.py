@@ -136,6 +136,19 @@ def test_recipes_load_with_overrides_and_paper_defaults():
         load_recipe("ppo")
 
 
+def test_the_small_set_recipe_takes_one_row_a_step_and_more_epochs_than_the_shipped_one():
+    from pathlib import Path
+
+    from trl import SFTConfig
+
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    base, small = load_recipe("sft"), load_recipe("sft", None, root / "sft_lora_small.yaml")
+    args = small.trainer_args(SFTConfig, "/tmp/unused")
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 1
+    assert small["num_train_epochs"] > base["num_train_epochs"] and small["learning_rate"] > base["learning_rate"]
+    assert small.lora_kwargs() == base.lora_kwargs() and small["max_length"] == base["max_length"]
+
+
 def test_max_steps_are_shared_across_passes():
     assert share_steps(8, {"language_modeling": 4, "prompt_completion": 12}) == {"language_modeling": 2, "prompt_completion": 6}
     assert sum(share_steps(7, {"a": 1, "b": 1, "c": 1}).values()) == 7
