@@ -105,8 +105,9 @@ def _title(text, kw, prompt):
     return f"<<{' '.join(words)}>>\n\n{text.strip()}" if words else None
 
 
-def _json(text, kw, prompt, upper=False):
-    key = "RESPONSE" if upper else "response"
+def _json(text, kw, prompt):
+    # a text already in capitals (the case edit runs first) gets a key in capitals too
+    key = "RESPONSE" if text.isupper() else "response"
     return json.dumps({key: text.strip()}, ensure_ascii=False, indent=2)
 
 
@@ -144,7 +145,6 @@ def edit_toward(checks: Sequence[dict], response: str, *, prompt: str = "") -> t
     if not response.strip():
         return response, []
     by_id = {c["id"]: c for c in checks}
-    upper = "change_case:english_capital" in by_id
     text, done = response, []
     for cid, fn in EDITS.items():
         # whether it fails is asked of the text as edited so far: an earlier edit may have made it pass
@@ -152,7 +152,7 @@ def edit_toward(checks: Sequence[dict], response: str, *, prompt: str = "") -> t
             continue
         kwargs = by_id[cid].get("kwargs") or {}
         try:
-            out = _json(text, kwargs, prompt, upper=upper) if fn is _json else fn(text, kwargs, prompt)
+            out = fn(text, kwargs, prompt)
         except (KeyError, TypeError, ValueError):  # a kwarg it needs is missing or odd: no edit
             out = None
         if out and out.strip() and out != text:
