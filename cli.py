@@ -750,8 +750,9 @@ def ask(payload: dict):
 @main.command()
 @click.option("--task", "task_path", type=click.Path(dir_okay=False), envvar="ADS_TASK", help="Task file (YAML/JSON); default tasks/planets.yaml.")
 @click.option("--observed", type=int, help="Observed instructions to keep (a plain-list task is split by seed).")
-@click.option("--update", type=click.Choice(["icl", "icl-knn", "sft"]), envvar="ADS_UPDATE",
-              help=f"icl (the paper's: all rows in the context), icl-knn (per question, the most similar rows) or sft (LoRA); "
+@click.option("--update", type=click.Choice(["auto", "icl", "icl-knn", "sft"]), envvar="ADS_UPDATE",
+              help=f"icl (the paper's: all rows in the context), icl-knn (per question, the most similar rows), sft (LoRA) "
+                   f"or auto (sft on a task with checks, else icl-knn); "
                    f"default {_default('update')}.")
 @click.option("--max-calls", type=int, envvar="ADS_MAX_CALLS", help=f"Most API calls (default {_default('max_calls')}).")
 @click.option("--max-cost", type=float, envvar="ADS_MAX_COST",
@@ -824,7 +825,7 @@ class CellProgress:
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), help="Split of a built folder (default test).")
 @click.option("--methods", default="original,retrieval,self-instruct,rule-qa,prompting", show_default=True,
               help="Comma-separated: original, prompting, ads, ads=SPEC, ads-only:API, retrieval, self-instruct, rule-qa.")
-@click.option("--update", "updates", default=None, help="Update kind(s), comma-separated: icl, icl-knn, sft (default: Context.update).")
+@click.option("--update", "updates", default=None, help="Update kind(s), comma-separated: auto, icl, icl-knn, sft (default: Context.update).")
 @click.option("--curation", "curations", multiple=True, metavar="STEPS",
               help="A curation strategy to compare (comma-separated steps); repeat to compare several.")
 @click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per cell: --seed, --seed+1, ... (a count).")

@@ -16,7 +16,7 @@ import typing
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from graph.options import ALWAYS_READ, CURATION_STEPS, RAY_SETTINGS, ConfigError
+from graph.options import ALWAYS_READ, CURATION_STEPS, RAY_SETTINGS, ConfigError, uses_update
 from tools.table import COSTS, TOOL_NAMES
 
 if TYPE_CHECKING:  # only for annotations: Context imports this module when it checks itself
@@ -48,7 +48,7 @@ def check(ctx: Context) -> Context:
                               + f" or leave {f.name} unset")
         if also and not step and not read_elsewhere and getattr(ctx, f.name) != default:
             raise ConfigError(f"{f.name} is a setting of {also}, which is off: --set {also}=true or leave {f.name} unset")
-        if update and update != ctx.update and getattr(ctx, f.name) != default:
+        if update and not uses_update(ctx.update, update) and getattr(ctx, f.name) != default:
             raise ConfigError(f"{f.name} is a setting of the update '{update}', not of update={ctx.update}: "
                               f"use --update {update} or leave {f.name} unset")
     if "star" in ctx.curation and not ctx.large_model:

@@ -13,7 +13,19 @@ import typing
 from dataclasses import dataclass, field, fields
 
 from graph.agents import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
-from graph.options import ALWAYS_READ, CURATION_STEPS, DTYPES, EXECUTORS, GROUNDING, ISHEEP_SETTINGS, JUDGE_MODES, READINGS, UPDATES, ConfigError
+from graph.options import (
+    ALWAYS_READ,
+    CURATION_STEPS,
+    DTYPES,
+    EXECUTORS,
+    GROUNDING,
+    ISHEEP_SETTINGS,
+    JUDGE_MODES,
+    READINGS,
+    UPDATES,
+    ConfigError,
+    uses_update,
+)
 from llms.registry import DEFAULT_EMBEDDER, DEFAULT_POLICY, ads_home
 from tools.table import COSTS, TOOL_NAMES
 
@@ -90,14 +102,14 @@ class Context:
     min_star_score: float = _f(0.0, step="star", describe="Step star: keep rows whose composite score (judge x dual IFD) exceeds this.")
     min_relevance: float = _f(0.3, step="relevance", describe="Step relevance: keep rows whose embedding similarity (cosine) to the nearest observed instruction is at least this.")
     # -- update and measurement -----------------------------------------------------------
-    update: str = _f("icl-knn", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context) or sft (LoRA).")
+    update: str = _f("auto", choices=UPDATES, describe="How the policy is updated with the curated data: icl (all rows packed into the context), icl-knn (per question, the most similar rows above knn_min_similarity, else no context), sft (LoRA), or auto: sft where the task carries checks (its verified rows teach a form; recipe: sft_recipe), icl-knn otherwise (chosen on the dev suites' validation splits, docs/results.md).")
     knn_min_similarity: float = _f(0.4, update="icl-knn", describe="icl-knn: rows less similar (embedding cosine) than this to a question are never put in its context.")
     knn_min_overlap: float = _f(0.34, update="icl-knn", describe="icl-knn, where the held-out items carry answers: a row must also hold at least this share of the question's content words (stopwords left out) to enter its context: an agreement check against passages on a neighbouring subject (docs/update-help.md). 0: off.")
     knn_context_overlap: float = _f(0.5, update="icl-knn", describe="icl-knn, where the held-out items carry answers: a question's packed context as a whole must hold at least this share of the question's content words (stopwords and question words left out), else the question is asked bare: a context naming too few of its terms cost more answers than it gave (docs/update-help.md). 0: off.")
     knn_answer_support: float = _f(0.3, update="icl-knn", describe="icl-knn, where the held-out items carry answers: an answer given with a context must draw at least this share of its content words (those not in the question) from that context, else the policy's answer without the context is kept: an answer the passages do not support (it talks about the passages, or names something they do not) cost more answers than it gave (docs/update-help.md). 0: off.")
     knn_rows: int | None = _f(4, update="icl-knn", describe="icl-knn: at most this many rows (the most similar) in a question's context; None: as many as fit the token budget.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
-    sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT (default: recipes/sft_lora.yaml).")
+    sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT. None: recipes/sft_lora_small.yaml where improve's task carries checks (tens of verified rows, one a step), else recipes/sft_lora.yaml.")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction (one with checks: checks_max_new_tokens).")
     checks_max_new_tokens: int = _f(512, describe="Longest answer to an instruction with checks: both policies' held-out answers, verified demonstrations and self-improve's verified answers. IFEval's length, paragraph and ending constraints need room (lm-eval gives 1280); at 64 tokens a '300+ words' item cannot pass.")
     judge_max_new_tokens: int = _f(512, describe="Longest reply of the pairwise judge.")
@@ -185,7 +197,7 @@ class Context:
         curation = [s.strip() for s in curation.split(",")] if isinstance(curation, str) else curation
         for f in fields(self):
             step, update = f.metadata.get("step"), f.metadata.get("update")
-            if f.name not in changes and ((step and step not in curation) or (update and update != values.get("update"))):
+            if f.name not in changes and ((step and step not in curation) or (update and not uses_update(values.get("update"), update))):
                 values[f.name] = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         return Context.build(values)
 

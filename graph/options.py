@@ -7,7 +7,15 @@ from records.errors import AdsError
 
 CURATION_STEPS = ("dedupe", "verify", "grounded", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
 GROUNDING = ("auto", "on", "off")
-UPDATES = ("icl", "icl-knn", "sft")
+UPDATES = ("auto", "icl", "icl-knn", "sft")
+# update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
+# icl-knn otherwise; so the settings of either may be set under it
+AUTO_UPDATES = ("icl-knn", "sft")
+
+
+def uses_update(update: str | None, kind: str) -> bool:
+    """Whether a run with ``update`` may update by ``kind`` (and so read the settings of ``kind``)."""
+    return update == kind or (update == "auto" and kind in AUTO_UPDATES)
 JUDGE_MODES = ("auto", "pairwise", "reward", "verify")
 DTYPES = ("float32", "bfloat16", "float16")
 READINGS = ("auto", "logprobs", "tokens", "text")

@@ -75,10 +75,19 @@ def test_verified_demonstrations_keep_only_samples_that_pass_and_report_the_pass
     assert not bad.ok and "no sample of 4 passed the task's checks" in bad.error and none.calls == 2  # one call each
 
 
-def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instructions_only(tmp_path, fake_llm):
+def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instructions_only(tmp_path, fake_llm, monkeypatch):
     from langgraph.checkpoint.memory import InMemorySaver
 
+    import trainers.sft
     from graph.improve.graph import builder
+
+    trained = {}
+
+    def run_sft(cfg, rows, out_dir, base, recipe=None, llm=None):  # the fake policy has no weights to train
+        trained.update(rows=list(rows), recipe=recipe)
+        return tmp_path / "adapter"
+
+    monkeypatch.setattr(trainers.sft, "run_sft", run_sft)
 
     observed = ["Describe a cat in a short lowercase sentence.", "Describe a dog in a short lowercase sentence."]
     held = [{"instruction": "Describe a cow in a short lowercase sentence.", "checks": [LOWER]},
@@ -100,6 +109,11 @@ def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instruction
     assert data and all(r["instruction"] in observed or r["instruction"] not in {h["instruction"] for h in held} for r in data)
     assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}  # held-out never enter the data
     assert all(r["provenance"].get("verified") for r in data if r["instruction"] in observed)
+    # the default update (auto) on a task with checks: LoRA SFT with the small-set recipe, on the verified rows
+    assert (rep["update"], rep["update_setting"]) == ("sft", "auto") and rep["sft_recipe"].endswith("recipes/sft_lora_small.yaml")
+    assert trained["rows"] and [r["response"] for r in trained["rows"]] == [r["response"] for r in data]
+    assert all(r["provenance"].get("verified") for r in trained["rows"])
+    assert "update **sft** (update=auto: the task carries checks" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_ifeval_tasks_are_grouped_by_instruction_id_with_their_checks(tmp_path, shared_data):
@@ -143,7 +157,7 @@ def test_anticipated_instructions_take_the_checks_of_the_observed_instruction_mo
     judge.respond = lambda m: "Quality: 8\nFollowing: 8"
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
                         cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
-                        judge_reading="text", anticipate=1)
+                        judge_reading="text", anticipate=1, update="icl-knn")
     out = builder.compile(checkpointer=InMemorySaver()).invoke(
         {"task": "short", "observed": observed, "held_out": held, "observed_checks": observed_checks},
         {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
@@ -198,3 +212,34 @@ def test_verified_demonstrations_get_checks_max_new_tokens_and_topic_demonstrati
     assert policy.params[-1].max_new_tokens == 99  # the room a held-out answer with checks gets
     call_tool("demonstration_generation", "quiet towns", ctx)
     assert policy.params[-1].max_new_tokens == 33
+
+
+def test_update_auto_is_sft_with_the_small_recipe_on_a_task_with_checks_and_icl_knn_otherwise():
+    from graph.improve.gather import sft_recipe, update_kind
+    from trainers.recipe import DEFAULT_RECIPES, RECIPES_DIR, load_recipe
+
+    ctx = Context()
+    assert ctx.update == "auto"
+    on_task = {"checks": [LOWER]}
+    on_observed = {"observed_checks": {"Say hi.": [NO_COMMA]}}
+    on_items = {"held_out": [{"instruction": "Say hi.", "checks": [LOWER]}]}
+    plain = {"held_out": [{"instruction": "Capital of France?", "answers": ["Paris"]}]}
+    for state in (on_task, on_observed, on_items):
+        assert update_kind(ctx, state) == "sft" and sft_recipe(ctx, state) == str(RECIPES_DIR / "sft_lora_small.yaml")
+    assert update_kind(ctx, plain) == "icl-knn" and sft_recipe(ctx, plain) is None
+    # the small recipe takes a step per row (the default one per 8) and exists where the default points
+    small, default = load_recipe("sft", None, sft_recipe(ctx, on_task)), load_recipe("sft", None, RECIPES_DIR / DEFAULT_RECIPES["sft"])
+    assert small.get("gradient_accumulation_steps") == 1 < default.get("gradient_accumulation_steps")
+    # what the user sets wins
+    assert update_kind(Context(update="icl-knn"), on_task) == "icl-knn" and update_kind(Context(update="sft"), plain) == "sft"
+    assert sft_recipe(Context(sft_recipe="mine.yaml"), on_task) == "mine.yaml"
+
+
+def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_variants():
+    from graph.options import ConfigError
+
+    ctx = Context.build(knn_rows=2)  # update auto may resolve to icl-knn
+    assert ctx.update == "auto" and ctx.variant(seed=1).knn_rows == 2
+    assert ctx.variant(update="sft").knn_rows == 4  # an sft variant never reads it: back to its default
+    with pytest.raises(ConfigError, match="knn_rows is a setting of the update 'icl-knn'"):
+        Context.build(update="sft", knn_rows=2)

@@ -15,6 +15,8 @@ from records.errors import AdsError
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPES = {"sft": "sft_lora.yaml", "dpo": "dpo_lora.yaml"}
+# LoRA SFT on tens of verified rows (a task with checks): one row a step, 5 epochs (the file says why)
+SMALL_SFT_RECIPE = RECIPES_DIR / "sft_lora_small.yaml"
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
              "lora_target_modules": "target_modules"}
 OWN_KEYS = {"merge", "processes"}

@@ -65,7 +65,8 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
         from .session import with_adapter
 
         adapter = sft.run_sft(None, rows, Path(out_dir), base=policy, recipe=recipe)
-        return {"kind": "sft", "policy": with_adapter(policy, adapter), "adapter": str(adapter), "rows_used": len(rows)}
+        return {"kind": "sft", "policy": with_adapter(policy, adapter), "adapter": str(adapter), "rows_used": len(rows),
+                "recipe": str(recipe) if recipe else "default"}
     raise ValueError(f"unknown update {kind!r}: use {' or '.join(KINDS)}")
 
 

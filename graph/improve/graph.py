@@ -20,7 +20,7 @@ from pathlib import Path
 from langgraph.graph import END, START, StateGraph
 
 from graph.context import Context
-from graph.improve.gather import analyse, ifd, judge, parse, run_tools, scored_rows, task_checks
+from graph.improve.gather import analyse, ifd, judge, parse, run_tools, scored_rows, sft_recipe, task_checks, update_kind
 from graph.improve.state import InputState, OutputState, State, cost_of
 from graph.nodes import context_of, load_model, node
 from graph.optimizer import items_carry_answers, task_kind
@@ -116,23 +116,24 @@ def update(state: State, ctx: Context) -> dict:
     from trainers.update import update_policy
 
     dataset = state.get("dataset") or []
+    kind = update_kind(ctx, state)
     r = state.get("round", 0)
     base, out_dir = ctx.policy, Path(ctx.run_dir) / "sft"
     if ctx.rounds > 1:
         out_dir = out_dir / f"round{r}"
-        if ctx.update == "sft" and ctx.round_sft == "continue" and r > 0 and state.get("updated"):
+        if kind == "sft" and ctx.round_sft == "continue" and r > 0 and state.get("updated"):
             # the adapter of the round before trains further, on this round's new rows only
             base = state["updated"]["policy"]
             new_calls = {c["index"] for c in state.get("calls") or [] if c.get("round", 0) == r}
             dataset = [row for row in dataset if row.get("call") in new_calls]
-    policy = load_model(ctx, ctx.policy) if ctx.update == "icl" else None
-    updated = update_policy(ctx.update, dataset, policy=base,
+    policy = load_model(ctx, ctx.policy) if kind == "icl" else None
+    updated = update_policy(kind, dataset, policy=base,
                             count_tokens=policy.count_tokens if policy else None,
                             icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
                             example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
-                            recipe=ctx.sft_recipe, min_similarity=ctx.knn_min_similarity,
+                            recipe=sft_recipe(ctx, state), min_similarity=ctx.knn_min_similarity,
                             max_rows=ctx.knn_rows, **agreement_checks(ctx, state.get("held_out") or []))
-    if ctx.update == "sft" and not dataset and r > 0 and state.get("updated"):
+    if kind == "sft" and not dataset and r > 0 and state.get("updated"):
         updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}
 

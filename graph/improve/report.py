@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import Context
-from graph.improve.gather import retrieval_k
+from graph.improve.gather import retrieval_k, update_kind
 
 
 def api_calls(state: dict) -> list[dict]:
@@ -47,6 +47,9 @@ def outcome(summary: dict | None, accuracy: dict | None) -> dict:
     return {"verdict": verdict, "text": f"{said}: {text}", "delta": delta, "gained": gained, "lost": lost}
 
 
+AUTO_REASON = {"sft": "the task carries checks, so its rows are verified", "icl-knn": "the task carries no checks"}
+
+
 def build_report(state: dict, ctx: Context, timings: dict) -> dict:
     evaluation = state.get("evaluation") or {}
     calls = api_calls(state)
@@ -55,7 +58,9 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
     return {
         "task": state.get("task"),
         "outcome": outcome(evaluation.get("summary"), evaluation.get("accuracy")),
-        "update": ctx.update,
+        "update": update_kind(ctx, state),
+        "update_setting": ctx.update,
+        "sft_recipe": updated.get("recipe"),
         "policy": ctx.policy,
         "optimizer": ctx.optimizer,
         "api_calls": calls,
@@ -101,7 +106,9 @@ def markdown(rep: dict, evaluation: dict) -> str:
     lines = [f"# Improve run: {rep['task']}", "",
              f"**{o['text'][0].upper() + o['text'][1:]}.**" + (" The updated policy is worse than the original here:"
                                                                " do not use it." if o["verdict"] == "hurt" else ""), "",
-             f"- policy `{rep['policy']}`, optimizer `{rep['optimizer']}`, update **{rep['update']}**",
+             f"- policy `{rep['policy']}`, optimizer `{rep['optimizer']}`, update **{rep['update']}**"
+             + (f" (update=auto: {AUTO_REASON[rep['update']]})" if rep.get("update_setting") == "auto" else "")
+             + (f", recipe {Path(rep['sft_recipe']).name}" if rep.get("sft_recipe") not in (None, "default") else ""),
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
