@@ -88,6 +88,30 @@ def aggregate(cells: list[dict], methods: list[str], *, seed: int = 0) -> dict:
             "tasks": sorted({c["task"] for c in cells}), "cells": len(cells)}
 
 
+def pool(reports: list[dict], *, seed: int = 0) -> dict:
+    """Several evaluations' eval_report.json as one (e.g. the dev suite run once per seed, each seed
+    its own suite): every cell keeps its items, and a task is told apart by its seed as well, so the
+    interval resamples the (seed, task) pairs and then their items. Methods in first-seen order."""
+    cells, methods, settings = [], [], []
+    for rep in reports:
+        if "cells_detail" not in rep:
+            raise ValueError("an eval_report.json without cells_detail (written before 2026-11) cannot be pooled: "
+                             "run that evaluation again")
+        settings.append(rep.get("settings") or {})
+        for c in rep["cells_detail"]:
+            task = f"{c['task']}@seed{c.get('seed', 0)}"
+            cells.append({**c, "task": task, "items": [{**r, "task": task} for r in c["items"]]})
+            if c["method"] not in methods:
+                methods.append(c["method"])
+    out = aggregate(cells, methods, seed=seed)
+    first = settings[0] if settings else {}
+    out["settings"] = {**first, "seeds": [s for st in settings for s in st.get("seeds") or []],
+                       "updates": sorted({u for st in settings for u in st.get("updates") or []}),
+                       "pooled": [st.get("run_dir") for st in settings]}
+    out["cells_detail"] = cells
+    return out
+
+
 def _pct(x) -> str:
     return "-" if x is None else f"{x * 100:.1f}%"
 
