@@ -190,3 +190,20 @@ def evaluate_killed_at(monkeypatch, n: int, store, ctx, inputs: dict) -> tuple[l
     store.close()
     return ran, type(store)(store.db.location).resume(thread)
 
+
+
+def bench_script(name: str):
+    """bench/<name>.py as a module; the bench folder it puts on sys.path is taken off again (its
+    scoring.py would otherwise shadow the scoring package for the tests that import it later)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).parents[1] / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    path = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = path
+    return module

@@ -3,14 +3,12 @@ task told apart by its seed, every item kept."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from graph import harness
+from tests.fakes import bench_script
 
 
 def cell(task: str, method: str, seed: int, passed: list[tuple[bool, bool]]) -> dict:
@@ -48,13 +46,7 @@ def test_a_report_without_per_cell_items_cannot_be_pooled():
 
 
 def test_the_script_writes_the_pooled_report_and_names_a_missing_run(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_pool", Path(__file__).parents[1] / "bench" / "pool.py")
-    module = importlib.util.module_from_spec(spec)
-    path = list(sys.path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = path
+    module = bench_script("pool")
     for seed, passed in ((0, [(True, False)]), (1, [(True, False), (False, False)])):
         (tmp_path / f"s{seed}").mkdir()
         (tmp_path / f"s{seed}" / "eval_report.json").write_text(json.dumps(report(seed, passed)))

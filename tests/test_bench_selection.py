@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from graph.context import Context
+from tests.fakes import bench_script
 
 
 def selection():
-    """The bench script as a module; the bench folder it puts on sys.path is taken off again (its
-    scoring.py would otherwise shadow the scoring package for the tests that import it later)."""
-    spec = importlib.util.spec_from_file_location("bench_selection", Path(__file__).parents[1] / "bench" / "selection.py")
-    module = importlib.util.module_from_spec(spec)
-    path = list(sys.path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = path
-    return module
+    return bench_script("selection")
 
 
 def test_a_variant_changes_only_the_settings_it_names():
