@@ -18,6 +18,7 @@ from graph.options import (
     CURATION_STEPS,
     DTYPES,
     EXECUTORS,
+    GATES,
     GROUNDING,
     ISHEEP_SETTINGS,
     JUDGE_MODES,
@@ -108,6 +109,8 @@ class Context:
     knn_context_overlap: float = _f(0.5, update="icl-knn", describe="icl-knn, where the held-out items carry answers: a question's packed context as a whole must hold at least this share of the question's content words (stopwords and question words left out), else the question is asked bare: a context naming too few of its terms cost more answers than it gave (docs/update-help.md). 0: off.")
     knn_answer_support: float = _f(0.3, update="icl-knn", describe="icl-knn, where the held-out items carry answers: an answer given with a context must draw at least this share of its content words (those not in the question) from that context, else the policy's answer without the context is kept: an answer the passages do not support (it talks about the passages, or names something they do not) cost more answers than it gave (docs/update-help.md). 0: off.")
     knn_rows: int | None = _f(4, update="icl-knn", describe="icl-knn: at most this many rows (the most similar) in a question's context; None: as many as fit the token budget.")
+    gate: str = _f("off", choices=GATES, describe="On a task with checks: after the update, the run writes gate_items new instructions in the style of the observed ones (never bought, never trained on, each with the checks of its nearest observed instruction) and asks them of the policy before and after the update, scored by the checks; gain keeps the update only if it passes more of them, no-loss only if it passes no fewer, off always keeps it. A set-aside update leaves the policy as it was (docs/checks.md).")
+    gate_items: int = _f(8, describe="Instructions the gate (see gate) writes and asks on a task with checks.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT. None: recipes/sft_lora_small.yaml where improve's task carries checks (tens of verified rows, one a step), else recipes/sft_lora.yaml.")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction (one with checks: checks_max_new_tokens).")

@@ -7,6 +7,9 @@ from records.errors import AdsError
 
 CURATION_STEPS = ("dedupe", "verify", "grounded", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
 GROUNDING = ("auto", "on", "off")
+# improve's gate on a task with checks (graph/improve/gate.py): keep the update only if it passes more
+# (gain) or no fewer (no-loss) of the gate's instructions than the policy it updates; off: always keep it
+GATES = ("gain", "no-loss", "off")
 UPDATES = ("auto", "icl", "icl-knn", "sft")
 # update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
 # icl-knn otherwise; so the settings of either may be set under it

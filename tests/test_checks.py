@@ -104,7 +104,8 @@ def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instruction
         {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
     rep = out["report"]
     assert [(c["name"], c["argument"]) for c in rep["api_calls"]][:2] == [("demonstration_generation", o) for o in observed]
-    assert "Your entire response should be in English, and in all lowercase letters" in optimizer.history[-1][-1]["content"]
+    [analysis] = [m[-1]["content"] for m in optimizer.history if "Write one more instruction" not in m[-1]["content"]]
+    assert "Your entire response should be in English, and in all lowercase letters" in analysis
     data = [json.loads(line) for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()]
     assert data and all(r["instruction"] in observed or r["instruction"] not in {h["instruction"] for h in held} for r in data)
     assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}  # held-out never enter the data
@@ -243,3 +244,70 @@ def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_vari
     assert ctx.variant(update="sft").knn_rows == 4  # an sft variant never reads it: back to its default
     with pytest.raises(ConfigError, match="knn_rows is a setting of the update 'icl-knn'"):
         Context.build(update="sft", knn_rows=2)
+
+
+@pytest.mark.parametrize("trained_answer, gate, kept", [
+    ("the animal sleeps in the warm sun.", "gain", True),   # the update passes more gate instructions: kept
+    ("The Animal Sleeps In The Sun.", "gain", False),       # no more: set aside, the policy is left as it was
+    ("The Animal Sleeps In The Sun.", "no-loss", True),     # no fewer: kept
+])
+def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_instructions(
+        tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    import llms.factory
+    import trainers.sft
+    from graph.improve.graph import builder
+    from tests.fakes import ScriptedLLM
+
+    monkeypatch.setattr(trainers.sft, "run_sft", lambda cfg, rows, out_dir, base, recipe=None, llm=None: tmp_path / "adapter")
+    trained = ScriptedLLM(spec=f"fake:policy+{tmp_path / 'adapter'}")  # the policy with the adapter
+    trained.respond = lambda m: trained_answer
+    bare = llms.factory._BACKENDS["fake"]
+    monkeypatch.setitem(llms.factory._BACKENDS, "fake", lambda ms, **o: trained if ms.adapter else bare(ms, **o))
+
+    observed = ["Describe a cat in lowercase letters only.", "Describe a dog in lowercase letters only."]
+    held = [{"instruction": "Describe a cow in lowercase letters only.", "checks": [LOWER]},
+            {"instruction": "Describe a hen in lowercase letters only.", "checks": [LOWER]}]
+    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
+    written = iter(["Write a short poem about the sea using lowercase letters only.",
+                    "Explain how bread rises, all in lowercase.", "List three winter sports; no capital letters at all.",
+                    "Tell a joke about computers in lowercase.", "Summarize why plants need sunlight, in lowercase.",
+                    "Give advice to a new student, lowercase only.", "Name two rivers of Europe in small letters.",
+                    "Describe your favourite meal without capitals.", "Suggest a weekend plan for a family in lowercase.",
+                    "Compare trains and buses, all lowercase.", "Write a thank you note to a teacher in lowercase.",
+                    "State a fun fact about owls, lowercase."] * 3)
+
+    def optimizer_reply(messages):
+        if "Write one more instruction" in messages[-1]["content"]:  # anticipated and gate instructions, each new
+            return f"1. Instruction: {next(written)}\n1. Input:\n<noinput>\n###"
+        return "<api_calls>none</api_calls>"
+
+    optimizer.respond = optimizer_reply
+    policy.respond = lambda m: "The Animal Sleeps In The Sun."  # fails: the verified rows are its samples edited to lowercase
+    judge.respond = lambda m: "Quality: 8\nFollowing: 8"
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
+                        cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
+                        judge_reading="text", anticipate=1, gate=gate, gate_items=3)
+    out = builder.compile(checkpointer=InMemorySaver()).invoke(
+        {"task": "animals", "observed": observed, "held_out": held, "observed_checks": {o: [LOWER] for o in observed}},
+        {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
+    rep = out["report"]
+    updated = json.loads((tmp_path / "run" / "trajectory.json").read_text())["updated"]
+    g = rep["gate"]
+    assert g["applied"] and g["items"] == 3 and g["kept"] is kept, updated.get("gate")
+    assert g["original_passed"] == 0 and g["updated_passed"] == (3 if trained_answer.islower() else 0)
+    # the gate's instructions: new, in the observed style, with the nearest observed instruction's checks,
+    # none of them bought, anticipated or held out; the optimizer never saw a held-out instruction
+    record = updated["gate"]
+    asked = [i["instruction"] for i in record["instructions"]]
+    data = {json.loads(line)["instruction"] for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()}
+    assert len(set(asked)) == 3 and not set(asked) & (data | set(rep["anticipated"]) | {h["instruction"] for h in held})
+    assert all(i["checks"] == [LOWER["id"]] for i in record["instructions"])
+    assert not any(h["instruction"] in m["content"] for msgs in optimizer.history for m in msgs for h in held)
+    if kept:
+        assert updated["policy"] == trained.spec and rep["accuracy"]["updated"] == (1.0 if trained_answer.islower() else 0.0)
+    else:  # the policy the run started from answers the held-out items: no change, not a loss
+        assert updated["policy"] == "fake:policy" and updated["set_aside"]["policy"] == trained.spec
+        assert (rep["accuracy"]["gained"], rep["accuracy"]["lost"]) == (0, 0)
+        assert "the policy is left as it was" in (tmp_path / "run" / "report.md").read_text()

@@ -123,18 +123,22 @@ def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]]
     return out
 
 
-def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30) -> dict:
+def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30, *,
+               n: int | None = None, seed: int | None = None, exclude: list[str] = ()) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
     their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
-    so a re-run reads them from the generation cache). It never sees a held-out item."""
+    so a re-run reads them from the generation cache). It never sees a held-out item. ``n`` (default
+    ``Context.anticipate``) are kept; ``exclude``: texts a kept one may not be close to besides the
+    observed ones (the gate's instructions stay clear of those the run bought)."""
     from tools.self_instruct import generate_instructions, rouge_filter
 
-    if ctx.anticipate <= 0 or not observed:
+    n = ctx.anticipate if n is None else n
+    if n <= 0 or not observed:
         return {"questions": [], "generated": 0, "dropped": []}
     pool = [{"instruction": o} for o in observed]
-    cands = generate_instructions(load_model(ctx, ctx.optimizer), pool, n=3 * ctx.anticipate,
+    cands = generate_instructions(load_model(ctx, ctx.optimizer), pool, n=3 * n,
                                   prompt=ctx.prompt(prompt), examples_per_prompt=len(pool),
-                                  temperature=0.8, seed=ctx.seed, batch_size=ctx.batch_size,
+                                  temperature=0.8, seed=ctx.seed if seed is None else seed, batch_size=ctx.batch_size,
                                   max_new_tokens=48 if max_words <= 30 else 2 * max_words)
     texts, dropped = [], []
     for c in cands:
@@ -146,8 +150,8 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
-    kept, near = rouge_filter(list(dict.fromkeys(texts)), observed)
-    kept, more = kept[:ctx.anticipate], [(t, "more than Context.anticipate") for t in kept[ctx.anticipate:]]
+    kept, near = rouge_filter(list(dict.fromkeys(texts)), list(observed) + list(exclude))
+    kept, more = kept[:n], [(t, f"more than the {n} wanted") for t in kept[n:]]
     return {"questions": kept, "written": list(kept), "prompt": prompt, "generated": len(cands),
             "dropped": [{"question": t, "reason": why} for t, why in dropped + near + more]}
 

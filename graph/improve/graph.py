@@ -3,7 +3,8 @@
 [competence (rounds > 1: the policy's current answers to the observed instructions)] ->
 analyse (optimizer plans API calls) -> parse (lenient, bounded retries, budget) -> tools (one
 call per step, so every finished call is checkpointed; optional interrupt before each) ->
-judge -> ifd -> curate (all rounds' rows together) -> update (icl | icl-knn | sft) ->
+judge -> ifd -> curate (all rounds' rows together) -> update (icl | icl-knn | sft) -> gate (a task
+with checks: the update is kept only if it passes more of the run's own new instructions) ->
 [round (rounds > 1: measured on a validation third of the held-out items; next round, or stop
 when a round brings no gain or the budget is spent)] -> evaluate (held-out, original vs
 updated) -> report.
@@ -25,7 +26,7 @@ from graph.improve.state import InputState, OutputState, State, cost_of
 from graph.nodes import context_of, load_model, node
 from graph.optimizer import items_carry_answers, task_kind
 
-STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report")
+STAGES = ("analyse", "parse", "tools", "judge", "ifd", "curate", "update", "gate", "evaluate", "report")
 
 
 def recursion_limit(ctx: Context, inputs: dict | None = None) -> int:
@@ -136,6 +137,17 @@ def update(state: State, ctx: Context) -> dict:
     if kind == "sft" and not dataset and r > 0 and state.get("updated"):
         updated = {**state["updated"], "note": "no new rows this round: the adapter of the round before is kept"}
     return {"updated": updated}
+
+
+@node("gate")
+def gate(state: State, ctx: Context) -> dict:
+    """On a task with checks, the update measured on instructions the run writes in the observed
+    ones' style (never bought or trained on): kept if it passes more of them (Context.gate), else
+    set aside for the policy the run started from (graph/improve/gate.py)."""
+    from graph.improve.gate import gate_update
+
+    updated, record = gate_update(ctx, state, state["updated"])
+    return {"updated": updated, "gate": record}
 
 
 @node("round")
@@ -255,6 +267,7 @@ builder.add_node("judge", judge)
 builder.add_node("ifd", ifd)
 builder.add_node("curate", curate)
 builder.add_node("update", update)
+builder.add_node("gate", gate)
 builder.add_node("round", round_check)
 builder.add_node("evaluate", evaluate)
 builder.add_node("report", report)
@@ -268,7 +281,8 @@ builder.add_conditional_edges("tools", after_tools, ["tools", "judge"])
 builder.add_edge("judge", "ifd")
 builder.add_edge("ifd", "curate")
 builder.add_edge("curate", "update")
-builder.add_conditional_edges("update", after_update, ["round", "evaluate"])
+builder.add_edge("update", "gate")
+builder.add_conditional_edges("gate", after_update, ["round", "evaluate"])
 builder.add_conditional_edges("round", after_round, ["competence", "evaluate"])
 builder.add_edge("evaluate", "report")
 builder.add_edge("report", END)

@@ -80,7 +80,8 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "rows_gathered": sum(len(r.get("rows") or []) for r in state.get("results") or [] if r.get("status") == "ok"),
         "dataset_size": len(state.get("dataset") or []),
         "curation": state.get("curation") or [],
-        "updated_policy": {k: v for k, v in updated.items() if k != "context"},
+        "gate": {k: v for k, v in (state.get("gate") or {}).items() if k not in ("instructions", "dropped")} or None,
+        "updated_policy": {k: v for k, v in updated.items() if k not in ("context", "gate")},
         "judge": evaluation.get("judge"),
         "held_out": evaluation.get("summary"),
         "accuracy": evaluation.get("accuracy"),
@@ -112,6 +113,10 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
+             *([f"- gate (the run's own {rep['gate']['items']} new instructions with checks, asked before and after the "
+                f"update): {rep['gate']['reason']}" + ("" if rep['gate']['kept'] else "; the policy is left as it was")]
+               if (rep.get("gate") or {}).get("applied") and rep["gate"].get("items") else
+               [f"- gate: {rep['gate']['reason']}"] if (rep.get("gate") or {}).get("applied") else []),
              f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
              *([f"- anticipated questions (the optimizer's, each an information_retrieval call on a knowledge task): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),

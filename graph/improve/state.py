@@ -62,5 +62,6 @@ class State(InputState, OutputState, total=False):
     validation_original: list[str]  # the original policy's answers to the validation items
     # update / evaluate
     updated: dict  # {"kind": "icl", "context": str, ...} | {"kind": "sft", "policy": spec, ...}
+    gate: dict  # the gate's record on a task with checks (graph/improve/gate.py): applied, kept, passes before / after
     evaluation: dict  # summary + per-item records
     timings: Annotated[dict, add_timings]  # seconds per stage
