@@ -118,7 +118,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
                if (rep.get("gate") or {}).get("applied") and rep["gate"].get("items") else
                [f"- gate: {rep['gate']['reason']}"] if (rep.get("gate") or {}).get("applied") else []),
              f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
-             *([f"- anticipated questions (the optimizer's, each an information_retrieval call on a knowledge task): "
+             *([f"- anticipated instructions (the optimizer's; on a knowledge task each is an information_retrieval call, "
+                f"on a task with checks a verified demonstration_generation call): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
              *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
                if rep.get("copied_calls_rejected") else []),
