@@ -29,7 +29,7 @@ def test_start_streams_every_node_and_records_the_run(setup):
     store, ctx, fake = setup
     nodes = []
     thread, values = store.start("improve", TASK, ctx, on_update=lambda node, update: nodes.append(node))
-    assert nodes == ["analyse", "parse", "tools", "tools", "tools", "judge", "ifd", "curate", "update", "evaluate", "report"]
+    assert nodes == ["analyse", "parse", "tools", "tools", "tools", "judge", "ifd", "curate", "update", "gate", "evaluate", "report"]
     assert values["report"]["held_out"]["win"] == 2 and len(fake.calls) == 3
     assert thread.startswith("run-") and store.status(thread) == "finished"
     assert [r.thread for r in store.list()] == [thread] and store.info(thread).context.run_dir == ctx.run_dir

@@ -171,5 +171,5 @@ def test_a_host_runs_improve_through_the_sdk_and_reads_the_report(server, tmp_pa
     rows = [json.loads(line) for line in (run / "dataset.jsonl").read_text().splitlines()]
     assert rows[0]["text"] == "Zorbia is a country whose capital is Quxton."
 
-    assert nodes == ["analyse", "parse", "tools", "judge", "ifd", "curate", "update", "evaluate", "report"]
+    assert nodes == ["analyse", "parse", "tools", "judge", "ifd", "curate", "update", "gate", "evaluate", "report"]
     assert (server.folder / ".langgraph_api").is_dir()  # the server's state stays in its own folder
