@@ -60,7 +60,7 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "outcome": outcome(evaluation.get("summary"), evaluation.get("accuracy")),
         "update": update_kind(ctx, state),
         "update_setting": ctx.update,
-        "sft_recipe": updated.get("recipe"),
+        "sft_recipe": updated.get("recipe") or (updated.get("set_aside") or {}).get("recipe"),
         "policy": ctx.policy,
         "optimizer": ctx.optimizer,
         "api_calls": calls,
