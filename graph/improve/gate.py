@@ -17,7 +17,7 @@ answers are the original's, so the run reports no change rather than a loss.
 from __future__ import annotations
 
 from graph.context import Context
-from graph.improve.gather import anticipate, attach_checks
+from graph.improve.gather import anticipate, attach_checks, task_checks
 from graph.improve.state import State
 from graph.optimizer import ANTICIPATION_PROMPTS
 
@@ -28,7 +28,7 @@ def not_gated(ctx: Context, state: State, updated: dict) -> str | None:
     """Why the gate does not apply to this run's update, or None where it does."""
     if ctx.gate == "off":
         return "gate=off"
-    if not (state.get("checks") or state.get("observed_checks")):
+    if not task_checks(state):
         return "the task carries no checks to write the gate's instructions with"
     if not updated.get("rows_used"):
         return "the update changed nothing"
@@ -77,11 +77,11 @@ def gate_update(ctx: Context, state: State, updated: dict) -> tuple[dict, dict]:
         record.update(kept=True, reason="the optimizer wrote no usable gate instruction: the update is kept")
         return {**updated, "gate": record}, record
     m = measure(ctx, items, updated)
-    passed = [r.get("passed") or (False, False) for r in m["records"]]
-    up, orig = sum(bool(a) for a, _ in passed), sum(bool(b) for _, b in passed)
+    acc = m["accuracy"]  # every gate item carries checks: all are verified
+    up, orig = round(acc["updated"] * acc["n"]), round(acc["original"] * acc["n"])
     keep = up > orig if ctx.gate == "gain" else up >= orig
-    record.update(original_passed=orig, updated_passed=up, gained=sum(bool(a and not b) for a, b in passed),
-                  lost=sum(bool(b and not a) for a, b in passed), kept=keep,
+    passed = [r.get("passed") or (False, False) for r in m["records"]]
+    record.update(original_passed=orig, updated_passed=up, gained=acc["gained"], lost=acc["lost"], kept=keep,
                   reason=f"{up} of {len(items)} passed after the update, {orig} before: "
                          + ("kept" if keep else "set aside") + f" (gate={ctx.gate})",
                   instructions=[{"instruction": it["instruction"], "checks": [c["id"] for c in it["checks"]],

@@ -101,6 +101,16 @@ def _cell(x, width: int = 160) -> str:
     return str(x).replace("\n", " ").replace("|", "\\|")[:width]
 
 
+def gate_lines(gate: dict | None) -> list[str]:
+    """report.md's line on the gate, where it was applied."""
+    if not (gate or {}).get("applied"):
+        return []
+    if not gate.get("items"):
+        return [f"- gate: {gate['reason']}"]
+    return [f"- gate (the run's own {gate['items']} new instructions with checks, asked before and after the update): "
+            f"{gate['reason']}" + ("" if gate["kept"] else "; the policy is left as it was")]
+
+
 def markdown(rep: dict, evaluation: dict) -> str:
     h = rep.get("held_out") or {}
     o = rep["outcome"]
@@ -113,10 +123,7 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
-             *([f"- gate (the run's own {rep['gate']['items']} new instructions with checks, asked before and after the "
-                f"update): {rep['gate']['reason']}" + ("" if rep['gate']['kept'] else "; the policy is left as it was")]
-               if (rep.get("gate") or {}).get("applied") and rep["gate"].get("items") else
-               [f"- gate: {rep['gate']['reason']}"] if (rep.get("gate") or {}).get("applied") else []),
+             *gate_lines(rep.get("gate")),
              f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
              *([f"- anticipated instructions (the optimizer's; on a knowledge task each is an information_retrieval call, "
                 f"on a task with checks a verified demonstration_generation call): "
