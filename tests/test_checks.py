@@ -250,6 +250,7 @@ def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_vari
     ("the animal sleeps in the warm sun.", "gain", True),   # the update passes more gate instructions: kept
     ("The Animal Sleeps In The Sun.", "gain", False),       # no more: set aside, the policy is left as it was
     ("The Animal Sleeps In The Sun.", "no-loss", True),     # no fewer: kept
+    ("The Animal Sleeps In The Sun.", "off", True),         # not asked: kept, no gate instruction written
 ])
 def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_instructions(
         tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept):
@@ -295,6 +296,11 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
     rep = out["report"]
     updated = json.loads((tmp_path / "run" / "trajectory.json").read_text())["updated"]
     g = rep["gate"]
+    if gate == "off":  # the update is kept as trained (gain sets this one aside), with no gate record
+        assert g == {"setting": "off", "applied": False, "reason": "gate=off"} and "gate" not in updated
+        assert updated["policy"] == trained.spec and "set_aside" not in updated
+        assert "- gate" not in (tmp_path / "run" / "report.md").read_text()
+        return
     assert g["applied"] and g["items"] == 3 and g["kept"] is kept, updated.get("gate")
     assert g["original_passed"] == 0 and g["updated_passed"] == (3 if trained_answer.islower() else 0)
     # the gate's instructions: new, in the observed style, with the nearest observed instruction's checks,
