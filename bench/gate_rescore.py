@@ -53,7 +53,8 @@ def rescore(trajectory: dict, task: dict) -> dict | None:
     keep = shared_checks(task)
     before = after = 0
     for it in record["instructions"]:
-        checks = source_checks(task, it["instruction"], it["checks"])
+        checks = ([{"id": i, "kwargs": k} for i, k in zip(it["checks"], it["kwargs"])] if "kwargs" in it
+                  else source_checks(task, it["instruction"], it["checks"]))  # records before kwargs were kept
         checks = [c for c in checks if c["id"] in keep] or checks
         before += all(ifeval_checks(checks, it["original"], prompt=it["instruction"]))
         after += all(ifeval_checks(checks, it["updated"], prompt=it["instruction"]))

@@ -18,6 +18,7 @@ from graph.options import (
     CURATION_STEPS,
     DTYPES,
     EXECUTORS,
+    GATE_CHECKS,
     GATES,
     GROUNDING,
     ISHEEP_SETTINGS,
@@ -111,6 +112,7 @@ class Context:
     knn_rows: int | None = _f(4, update="icl-knn", describe="icl-knn: at most this many rows (the most similar) in a question's context; None: as many as fit the token budget.")
     gate: str = _f("gain", choices=GATES, describe="On a task with checks: after the update, the run writes gate_items new instructions in the style of the observed ones (never bought, never trained on, each with the checks of its nearest observed instruction) and asks them of the policy before and after the update, scored by the checks; gain keeps the update only if it passes more of them, no-loss only if it passes no fewer, off always keeps it. A set-aside update leaves the policy as it was. gain is the default: on the IFEval validation split it kept the one task the update helped (7 gained) and set aside the two that lost 2 items each (docs/checks.md).")
     gate_items: int = _f(8, describe="Instructions the gate (see gate) writes and asks on a task with checks.")
+    gate_checks: str = _f("observed", choices=GATE_CHECKS, describe="The checks each gate instruction carries: observed, those of its nearest observed instruction as they are (the keywords, letters and counts the update's rows were verified on); redrawn, the same checks with parameters lm-eval draws afresh (seeded), as held-out items ask the same constraint with others. The task's own checks are never redrawn.")
     icl_token_budget: int = _f(1024, describe="Tokens of curated data packed into the policy's context (icl).")
     sft_recipe: str | None = _f(None, describe="YAML recipe for LoRA SFT. None: recipes/sft_lora_small.yaml where improve's task carries checks (tens of verified rows, one a step), else recipes/sft_lora.yaml.")
     eval_max_new_tokens: int = _f(64, describe="Longest answer of the original and the updated policy on a held-out instruction (one with checks: checks_max_new_tokens).")

@@ -10,6 +10,9 @@ GROUNDING = ("auto", "on", "off")
 # improve's gate on a task with checks (graph/improve/gate.py): keep the update only if it passes more
 # (gain) or no fewer (no-loss) of the gate's instructions than the policy it updates; off: always keep it
 GATES = ("gain", "no-loss", "off")
+# the checks the gate's instructions carry: the nearest observed instruction's as they are, or the same
+# checks with parameters lm-eval draws afresh (other keywords, letters, counts: as held-out items differ)
+GATE_CHECKS = ("observed", "redrawn")
 UPDATES = ("auto", "icl", "icl-knn", "sft")
 # update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
 # icl-knn otherwise; so the settings of either may be set under it

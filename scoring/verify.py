@@ -289,6 +289,32 @@ def describe_checks(checks: Sequence[dict]) -> list[str]:
     return out
 
 
+def redraw_checks(checks: Sequence[dict], *, seed: int, keep: Sequence[dict] = ()) -> list[dict]:
+    """The same checks with the parameters lm-eval draws for them afresh (seeded): keywords, letters,
+    counts and relations other than the ones given, as IFEval's own prompts vary them. A check with no
+    parameters, one whose parameters need a prompt, and those in ``keep`` stay as they are."""
+    import random
+
+    registry = _ifeval()[1].INSTRUCTION_DICT
+    state = random.getstate()  # lm-eval draws with the random module's own generator: leave it as it was
+    try:
+        random.seed(seed)
+        out = []
+        for check in checks:
+            fresh = None
+            if check not in keep and check.get("kwargs"):
+                try:
+                    instruction = registry[check["id"]](check["id"])
+                    instruction.build_description()
+                    fresh = instruction.get_instruction_args()
+                except Exception:  # needs a prompt or odd parameters: keep the given ones
+                    fresh = None
+            out.append({"id": check["id"], "kwargs": fresh} if fresh else dict(check))
+        return out
+    finally:
+        random.setstate(state)
+
+
 def state_checks(checks: Sequence[dict]) -> str | None:
     """The checks in IFEval's own words, one sentence after another; None when one of them cannot
     be stated without a prompt of its own (its id is all ``describe_checks`` can give)."""

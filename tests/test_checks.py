@@ -246,14 +246,15 @@ def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_vari
         Context.build(update="sft", knn_rows=2)
 
 
-@pytest.mark.parametrize("trained_answer, gate, kept", [
-    ("the animal sleeps in the warm sun.", "gain", True),   # the update passes more gate instructions: kept
-    ("The Animal Sleeps In The Sun.", "gain", False),       # no more: set aside, the policy is left as it was
-    ("The Animal Sleeps In The Sun.", "no-loss", True),     # no fewer: kept
-    ("The Animal Sleeps In The Sun.", "off", True),         # not asked: kept, no gate instruction written
+@pytest.mark.parametrize("trained_answer, gate, kept, gate_checks", [
+    ("the animal sleeps in the warm sun.", "gain", True, "observed"),   # passes more gate instructions: kept
+    ("the animal sleeps in the warm sun.", "gain", True, "redrawn"),    # (lowercase has no parameter to redraw)
+    ("The Animal Sleeps In The Sun.", "gain", False, "observed"),       # no more: set aside, the policy left as it was
+    ("The Animal Sleeps In The Sun.", "no-loss", True, "observed"),     # no fewer: kept
+    ("The Animal Sleeps In The Sun.", "off", True, "observed"),         # not asked: kept, no gate instruction written
 ])
 def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_instructions(
-        tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept):
+        tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept, gate_checks):
     from langgraph.checkpoint.memory import InMemorySaver
 
     import llms.factory
@@ -289,7 +290,7 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
     judge.respond = lambda m: "Quality: 8\nFollowing: 8"
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
                         cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
-                        judge_reading="text", anticipate=1, gate=gate, gate_items=3)
+                        judge_reading="text", anticipate=1, gate=gate, gate_items=3, gate_checks=gate_checks)
     out = builder.compile(checkpointer=InMemorySaver()).invoke(
         {"task": "animals", "observed": observed, "held_out": held, "observed_checks": {o: [LOWER] for o in observed}},
         {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
@@ -309,7 +310,7 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
     asked = [i["instruction"] for i in record["instructions"]]
     data = {json.loads(line)["instruction"] for line in (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()}
     assert len(set(asked)) == 3 and not set(asked) & (data | set(rep["anticipated"]) | {h["instruction"] for h in held})
-    assert all(i["checks"] == [LOWER["id"]] for i in record["instructions"])
+    assert all(i["checks"] == [LOWER["id"]] and i["kwargs"] == [{}] for i in record["instructions"])
     assert not any(h["instruction"] in m["content"] for msgs in optimizer.history for m in msgs for h in held)
     if kept:
         assert updated["policy"] == trained.spec and rep["accuracy"]["updated"] == (1.0 if trained_answer.islower() else 0.0)
@@ -317,3 +318,27 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
         assert updated["policy"] == "fake:policy" and updated["set_aside"]["policy"] == trained.spec
         assert (rep["accuracy"]["gained"], rep["accuracy"]["lost"]) == (0, 0)
         assert "the policy is left as it was" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_redrawn_gate_checks_ask_the_same_constraint_with_other_parameters_and_keep_the_tasks_own():
+    import random
+
+    from graph.improve.gate import redrawn
+    from scoring.verify import describe_checks, redraw_checks
+
+    keywords = {"id": "keywords:existence", "kwargs": {"keywords": ["festival", "river"]}}
+    json_always = {"id": "detectable_format:json_format", "kwargs": {}}
+    letters = {"id": "keywords:letter_frequency", "kwargs": {"letter": "e", "let_frequency": 4, "let_relation": "at least"}}
+    state = random.getstate()
+    once, again = redraw_checks([keywords, letters, LOWER], seed=5), redraw_checks([keywords, letters, LOWER], seed=5)
+    assert random.getstate() == state and once == again  # seeded, and the random module left as it was
+    assert [c["id"] for c in once] == [keywords["id"], letters["id"], LOWER["id"]] and once[2] == LOWER
+    assert once[0]["kwargs"]["keywords"] != keywords["kwargs"]["keywords"] and once[1]["kwargs"] != letters["kwargs"]
+    assert redraw_checks([keywords], seed=5, keep=[keywords]) == [keywords]
+
+    # the optimizer copied the observed keyword sentence into its instruction: it goes, the new one is stated
+    old = describe_checks([keywords])[0]
+    asked, fresh = redrawn(f"Write a song about Rochester. {old}", [keywords, json_always], [json_always], seed=5)
+    new = describe_checks(fresh[:1])[0]
+    assert fresh[1] == json_always and fresh[0]["kwargs"] != keywords["kwargs"]
+    assert old not in asked and asked == f"Write a song about Rochester. {new}"  # the task's own check is not restated

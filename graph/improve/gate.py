@@ -10,8 +10,13 @@ with another seed, kept clear of every instruction the run bought or trained on)
 checks of its nearest observed instruction, and the policy before and after the update answers
 them as held-out items are answered (greedy, ``checks_max_new_tokens``), scored by the checks.
 ``gate=gain`` keeps the update only if it passes more of them, ``no-loss`` only if it passes no
-fewer, ``off`` always. An update set aside leaves the policy the run started from: its held-out
-answers are the original's, so the run reports no change rather than a loss.
+fewer, ``off`` always. Each instruction carries its observed instruction's checks as they are
+(``gate_checks=observed``), or with the parameters redrawn (``redrawn``: other keywords, letters,
+counts), since the update's rows were verified on the observed ones, and a gate that asks them again
+measures what the rows taught for those parameters (IFEval test, seed 0, keywords existence: gate 0 ->
+4 of 8, kept, held-out 0 gained / 1 lost), not the constraint. An update set aside leaves the
+policy the run started from: its held-out answers are the original's, so the run reports no change
+rather than a loss.
 """
 
 from __future__ import annotations
@@ -49,8 +54,29 @@ def gate_items(ctx: Context, state: State) -> tuple[list[dict], dict]:
     prompt, max_words = ANTICIPATION_PROMPTS["checks"]
     found = anticipate(ctx, list(state["observed"]), prompt, max_words, n=ctx.gate_items, seed=ctx.seed + GATE_SEED,
                        exclude=bought_instructions(state))
-    attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []))
-    return [{"instruction": q, "checks": c} for q, c in attached.items()], found
+    observed, shared = state.get("observed_checks") or {}, list(state.get("checks") or [])
+    if ctx.gate_checks == "observed":
+        return [{"instruction": q, "checks": c} for q, c in attach_checks(found["questions"], observed, shared).items()], found
+    items = {}
+    for k, q in enumerate(found["questions"]):
+        for checks in attach_checks([q], observed, shared).values():
+            asked, fresh = redrawn(q, checks, shared, seed=ctx.seed + GATE_SEED + k)
+            items.setdefault(asked, fresh)
+    return [{"instruction": q, "checks": c} for q, c in items.items()], found
+
+
+def redrawn(question: str, checks: list[dict], shared: list[dict], *, seed: int) -> tuple[str, list[dict]]:
+    """(the gate instruction as asked, its checks) with the observed instruction's check parameters
+    drawn afresh (``gate_checks=redrawn``): the sentences of the old ones that the optimizer copied
+    into its instruction are taken out, the new ones stated after it; the task's own checks stay."""
+    from scoring.verify import describe_checks, redraw_checks, with_checks
+
+    fresh = redraw_checks(checks, seed=seed, keep=shared)
+    text = question
+    for old in set(describe_checks(checks)) - set(describe_checks(fresh)):
+        if old in text:
+            text = " ".join(text.replace(old, " ").split())
+    return with_checks(text, [c for c in fresh if c not in shared]), fresh
 
 
 def set_aside(ctx: Context, updated: dict, record: dict) -> dict:
@@ -85,6 +111,7 @@ def gate_update(ctx: Context, state: State, updated: dict) -> tuple[dict, dict]:
                   reason=f"{up} of {len(items)} passed after the update, {orig} before: "
                          + ("kept" if keep else "set aside") + f" (gate={ctx.gate})",
                   instructions=[{"instruction": it["instruction"], "checks": [c["id"] for c in it["checks"]],
+                                 "kwargs": [c.get("kwargs") or {} for c in it["checks"]],
                                  "original": r["original"], "updated": r["updated"],
                                  "original_passed": bool(b), "updated_passed": bool(a)}
                                 for it, r, (a, b) in zip(items, m["records"], passed)])
