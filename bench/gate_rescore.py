@@ -44,7 +44,7 @@ def source_checks(task: dict, asked: str, ids: list[str]) -> list[dict]:
 
 def rescore(trajectory: dict, task: dict) -> dict | None:
     """{as_run: (before, after), shared: (before, after), items} or None where the gate was not applied."""
-    from scoring.verify import ifeval_checks
+    from scoring.verify import failed_checks
 
     updated = trajectory.get("updated") or {}
     record = updated.get("gate") or {}
@@ -56,8 +56,8 @@ def rescore(trajectory: dict, task: dict) -> dict | None:
         checks = ([{"id": i, "kwargs": k} for i, k in zip(it["checks"], it["kwargs"])] if "kwargs" in it
                   else source_checks(task, it["instruction"], it["checks"]))  # records before kwargs were kept
         checks = [c for c in checks if c["id"] in keep] or checks
-        before += all(ifeval_checks(checks, it["original"], prompt=it["instruction"]))
-        after += all(ifeval_checks(checks, it["updated"], prompt=it["instruction"]))
+        before += not failed_checks(checks, it["original"], prompt=it["instruction"])
+        after += not failed_checks(checks, it["updated"], prompt=it["instruction"])
     return {"as_run": (record["original_passed"], record["updated_passed"]), "shared": (before, after),
             "items": len(record["instructions"]), "shared_ids": sorted(keep)}
 
