@@ -246,15 +246,16 @@ def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_vari
         Context.build(update="sft", knn_rows=2)
 
 
-@pytest.mark.parametrize("trained_answer, gate, kept, gate_checks", [
-    ("the animal sleeps in the warm sun.", "gain", True, "observed"),   # passes more gate instructions: kept
-    ("the animal sleeps in the warm sun.", "gain", True, "redrawn"),    # (lowercase has no parameter to redraw)
-    ("The Animal Sleeps In The Sun.", "gain", False, "observed"),       # no more: set aside, the policy left as it was
-    ("The Animal Sleeps In The Sun.", "no-loss", True, "observed"),     # no fewer: kept
-    ("The Animal Sleeps In The Sun.", "off", True, "observed"),         # not asked: kept, no gate instruction written
+@pytest.mark.parametrize("trained_answer, gate, kept, gate_checks, min_rows", [
+    ("the animal sleeps in the warm sun.", "gain", True, "observed", 0),   # passes more gate instructions: kept
+    ("the animal sleeps in the warm sun.", "gain", True, "redrawn", 0),    # (lowercase has no parameter to redraw)
+    ("The Animal Sleeps In The Sun.", "gain", False, "observed", 0),       # no more: set aside, the policy left as it was
+    ("The Animal Sleeps In The Sun.", "no-loss", True, "observed", 0),     # no fewer: kept
+    ("The Animal Sleeps In The Sun.", "off", True, "observed", 0),         # not asked: kept, no gate instruction written
+    ("the animal sleeps in the warm sun.", "gain", False, "observed", 100),  # too few rows: never trained, nothing to gate
 ])
 def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_instructions(
-        tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept, gate_checks):
+        tmp_path, fake_llm, monkeypatch, trained_answer, gate, kept, gate_checks, min_rows):
     from langgraph.checkpoint.memory import InMemorySaver
 
     import llms.factory
@@ -262,7 +263,9 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
     from graph.improve.graph import builder
     from tests.fakes import ScriptedLLM
 
-    monkeypatch.setattr(trainers.sft, "run_sft", lambda cfg, rows, out_dir, base, recipe=None, llm=None: tmp_path / "adapter")
+    trainings = []
+    monkeypatch.setattr(trainers.sft, "run_sft", lambda cfg, rows, out_dir, base, recipe=None, llm=None:
+                        trainings.append(rows) or tmp_path / "adapter")
     trained = ScriptedLLM(spec=f"fake:policy+{tmp_path / 'adapter'}")  # the policy with the adapter
     trained.respond = lambda m: trained_answer
     bare = llms.factory._BACKENDS["fake"]
@@ -290,13 +293,21 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
     judge.respond = lambda m: "Quality: 8\nFollowing: 8"
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
                         cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
-                        judge_reading="text", anticipate=1, gate=gate, gate_items=3, gate_checks=gate_checks)
+                        judge_reading="text", anticipate=1, gate=gate, gate_items=3, gate_checks=gate_checks,
+                        sft_min_rows=min_rows)
     out = builder.compile(checkpointer=InMemorySaver()).invoke(
         {"task": "animals", "observed": observed, "held_out": held, "observed_checks": {o: [LOWER] for o in observed}},
         {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
     rep = out["report"]
     updated = json.loads((tmp_path / "run" / "trajectory.json").read_text())["updated"]
     g = rep["gate"]
+    if min_rows:  # fewer rows than sft_min_rows: nothing trained, the policy as it was, the report says why
+        assert not trainings and updated["rows_used"] == 0 and updated["policy"] == "fake:policy"
+        assert 0 < updated["rows_available"] < min_rows and g["applied"] is False
+        assert (rep["accuracy"]["gained"], rep["accuracy"]["lost"]) == (0, 0)
+        assert f"fewer than sft_min_rows={min_rows}" in (tmp_path / "run" / "report.md").read_text()
+        return
+    assert len(trainings) == 1
     if gate == "off":  # the update is kept as trained (gain sets this one aside), with no gate record
         assert g == {"setting": "off", "applied": False, "reason": "gate=off"} and "gate" not in updated
         assert updated["policy"] == trained.spec and "set_aside" not in updated

@@ -124,6 +124,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"(budget {rep['budget']['max_calls']} calls / {rep['budget']['max_cost']:g})",
              f"- dataset: {rep['dataset_size']} curated rows of {rep['rows_gathered']} gathered",
              *gate_lines(rep.get("gate")),
+             *([f"- update: {up['note']}"] if (up := rep.get("updated_policy") or {}).get("note") and "set_aside" not in up
+               else []),
              f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
              *([f"- anticipated instructions (the optimizer's; on a knowledge task each is an information_retrieval call, "
                 f"on a task with checks a verified demonstration_generation call): "
