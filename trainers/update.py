@@ -39,7 +39,7 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
                   example_template: str | None = None, out_dir: str | Path | None = None,
                   recipe: str | None = None, score: Callable[[dict], float | None] | None = None,
                   min_similarity: float = 0.5, max_rows: int | None = None, min_overlap: float = 0.0,
-                  min_context_overlap: float = 0.0, min_answer_support: float = 0.0) -> dict:
+                  min_context_overlap: float = 0.0, min_answer_support: float = 0.0, min_rows: int = 0) -> dict:
     """The updated policy of ``kind`` (see the module docstring) from the curated ``rows``."""
     if kind == "icl-knn":
         return {"kind": "icl-knn", "policy": policy, "rows": list(rows), "rows_used": len(rows),
@@ -59,6 +59,11 @@ def update_policy(kind: str, rows: Sequence[dict], *, policy: str, count_tokens:
         if not rows:
             return {"kind": "sft", "policy": policy, "rows_used": 0,
                     "note": "no curated data: nothing to train, the policy is unchanged"}
+        if len(rows) < min_rows:
+            return {"kind": "sft", "policy": policy, "rows_used": 0, "rows_available": len(rows),
+                    "note": f"{len(rows)} curated rows, fewer than sft_min_rows={min_rows}: not trained on (a handful "
+                            "of rows is memorised, not learned), the policy is unchanged; buy more rows "
+                            "(verify_samples, the budget) or lower sft_min_rows"}
         if out_dir is None:
             raise ValueError("an sft update needs out_dir for its adapter")
         from . import sft

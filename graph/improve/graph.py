@@ -128,19 +128,14 @@ def update(state: State, ctx: Context) -> dict:
             new_calls = {c["index"] for c in state.get("calls") or [] if c.get("round", 0) == r}
             dataset = [row for row in dataset if row.get("call") in new_calls]
     policy = load_model(ctx, ctx.policy) if kind == "icl" else None
-    few = kind == "sft" and 0 < len(dataset) < ctx.sft_min_rows
-    if few:
-        updated = {"kind": "sft", "policy": base, "rows_used": 0, "rows_available": len(dataset),
-                   "note": f"{len(dataset)} curated rows, fewer than sft_min_rows={ctx.sft_min_rows}: not trained on (a "
-                           "handful of rows is memorised, not learned), the policy is unchanged; buy more rows "
-                           "(verify_samples, the budget) or lower sft_min_rows"}
-    else:
-        updated = update_policy(kind, dataset, policy=base,
-                                count_tokens=policy.count_tokens if policy else None,
-                                icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
-                                example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
-                                recipe=sft_recipe(ctx, state), min_similarity=ctx.knn_min_similarity,
-                                max_rows=ctx.knn_rows, **agreement_checks(ctx, state.get("held_out") or []))
+    updated = update_policy(kind, dataset, policy=base,
+                            count_tokens=policy.count_tokens if policy else None,
+                            icl_token_budget=ctx.icl_token_budget, document_template=ctx.prompt("ICL_DOCUMENT"),
+                            example_template=ctx.prompt("ICL_EXAMPLE"), out_dir=out_dir,
+                            recipe=sft_recipe(ctx, state), min_similarity=ctx.knn_min_similarity,
+                            max_rows=ctx.knn_rows, min_rows=ctx.sft_min_rows,
+                            **agreement_checks(ctx, state.get("held_out") or []))
+    few = "rows_available" in updated
     if kind == "sft" and (not dataset or few) and r > 0 and state.get("updated"):
         why = f"{len(dataset)} new rows this round, fewer than sft_min_rows={ctx.sft_min_rows}" if few else "no new rows this round"
         updated = {**state["updated"], "note": f"{why}: the adapter of the round before is kept"}
