@@ -93,7 +93,7 @@ def trainer(monkeypatch):
         if trainer.fail_next:
             trainer.fail_next -= 1
             raise RuntimeError("killed while training")
-        calls.append({"base": base, "rows": [r["instruction"] for r in rows], "out_dir": str(out_dir)})
+        calls.append({"base": base, "rows": [r["instruction"] for r in rows], "out_dir": str(out_dir), "recipe": recipe})
         (out_dir / "adapter").mkdir(parents=True, exist_ok=True)
         (out_dir / "adapter" / "rows.json").write_text(json.dumps(rows))
         return out_dir / "adapter"
@@ -151,6 +151,16 @@ def test_two_iterations_generate_filter_rate_select_train_and_evaluate(tmp_path,
     assert "| 2 | iteration 1's model | 10 | 4 | 4 | 4 | 4 | 100 | [100, 100] | 2 / 0 / 0 | iter2/sft/adapter |" in md
     assert (tmp_path / "run" / "metric_by_iteration.png").stat().st_size > 1000
     assert report["outcome"]["where"] == "above"
+    # rows without checks: the trainer's own recipe; sft_recipe, where given, is the one used
+    assert [c["recipe"] for c in trainer.calls] == [None, None] and "recipe default" in md
+
+
+def test_a_recipe_given_is_the_one_each_iteration_trains_with(tmp_path, models, trainer):
+    from trainers.recipe import SMALL_SFT_RECIPE
+
+    run(tmp_path, sft_recipe=str(SMALL_SFT_RECIPE), isheep_iterations=1)
+    assert [c["recipe"] for c in trainer.calls] == [str(SMALL_SFT_RECIPE)]
+    assert "recipe sft_lora_small.yaml" in (tmp_path / "run" / "report.md").read_text()
 
 
 @pytest.mark.parametrize("setting,bases,rows", [
@@ -271,7 +281,10 @@ def test_with_checks_new_tasks_carry_them_and_the_verifier_decides_before_the_se
                    if m[-1]["content"].startswith("Rate the response"))
     # no held-out instruction entered the data
     assert not {h["instruction"] for h in HELD_OUT} & {r["instruction"].split(" Your entire")[0] for r in data}
-    assert "## Verified answers: samples that passed, by check" in (tmp_path / "run" / "report.md").read_text()
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "## Verified answers: samples that passed, by check" in md
+    # rows with checks train as improve's update on a task with checks does: the small-set recipe
+    assert trainer.calls[0]["recipe"].endswith("sft_lora_small.yaml") and "recipe sft_lora_small.yaml" in md
 
 
 def test_task_checks_apply_to_every_new_task_and_unstatable_sets_alone_are_an_error():

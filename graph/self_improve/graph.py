@@ -293,9 +293,20 @@ def train(state: SelfImproveState, ctx: Context) -> dict:
     if ctx.isheep_setting == "total_base":
         rows = [r for rec in done for r in rec["dataset"]] + rows
     base = state["model"] if ctx.isheep_setting == "one_last" else ctx.policy
-    updated = update_policy("sft", rows, policy=base, out_dir=iter_dir(ctx, i) / "sft", recipe=ctx.sft_recipe)
+    updated = update_policy("sft", rows, policy=base, out_dir=iter_dir(ctx, i) / "sft", recipe=sft_recipe(ctx, rows))
     return {"updated": {**updated, "trained_from": base, "setting": ctx.isheep_setting},
             "log": [_entry(i, "train", f"trained ({ctx.isheep_setting})", len(rows), len(rows))]}
+
+
+def sft_recipe(ctx: Context, rows: list[dict]) -> str | None:
+    """The iteration's LoRA SFT recipe: ``Context.sft_recipe``, else the small-set recipe where the
+    rows carry checks (tens of verified answers, as improve's update on a task with checks), else
+    the trainer's default."""
+    from trainers.recipe import SMALL_SFT_RECIPE
+
+    if ctx.sft_recipe:
+        return ctx.sft_recipe
+    return str(SMALL_SFT_RECIPE) if any(r.get("checks") for r in rows) else None
 
 
 @node("evaluate")

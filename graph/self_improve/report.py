@@ -66,6 +66,7 @@ def build(state: dict, ctx: Context) -> dict:
             "iteration": rec["iteration"], "generated_by": rec["generated_by"], "model": rec["model"],
             "written_by": label.get(rec["generated_by"], rec["generated_by"]),
             "adapter": rec["updated"].get("adapter"), "note": rec["updated"].get("note"),
+            "recipe": rec["updated"].get("recipe"),
             "counts": {"generated": _count(steps, "generate"), "after_heuristics": _count(steps, "filter"),
                        "answered": _count(steps, "respond"), "selected": _count(steps, "select"),
                        "trained_on": rec["updated"].get("rows_used", 0)},
@@ -117,6 +118,12 @@ def outcome(iterations: list[dict]) -> dict:
     return {"text": text, "last": m["value"], "where": where, "best_iteration": best["iteration"]}
 
 
+def recipes(iterations: list[dict]) -> str:
+    """The SFT recipes the iterations trained with, by file name ("default": the trainer's own)."""
+    names = {r if r == "default" else Path(r).name for it in iterations if (r := it.get("recipe"))}
+    return ", ".join(sorted(names)) or "- (nothing trained)"
+
+
 def markdown(rep: dict) -> str:
     s = rep["settings"]
     name = rep["iterations"][0]["metric"]["name"] if rep["iterations"] else "metric"
@@ -128,6 +135,7 @@ def markdown(rep: dict) -> str:
              f"{', '.join(sorted({(it['ratings'] or {}).get('reading') or '-' for it in rep['iterations']})) or '-'})"
              + (f", perplexity <= {s['perplexity']:g}" if s["perplexity"] is not None else "")
              + (f", density {s['density'][0]} clusters x {s['density'][1]}" if s["density"] else ""),
+             f"- update: LoRA SFT ({s['setting']}), recipe {recipes(rep['iterations'])}",
              f"- held-out: {rep['held_out']} instructions, judged by {', '.join(rep['judge']) or '-'}; "
              "intervals: bootstrap 95%", "",
              f"| iteration | written by | generated | after heuristics | answered | selected | trained on | {name} | 95% CI "
