@@ -1020,7 +1020,7 @@ class StageProgress:
               "with --task: all of its held-out items unless given).")
 @policy_option
 @click.option("--judge", envvar="ADS_JUDGE", help="Pairwise judge of the held-out evaluation.")
-@click.option("--recipe", "sft_recipe", type=click.Path(dir_okay=False), help="LoRA SFT recipe (default recipes/sft_lora.yaml).")
+@click.option("--recipe", "sft_recipe", type=click.Path(dir_okay=False), help="LoRA SFT recipe (default: recipes/sft_lora_small.yaml where the rows carry checks, else recipes/sft_lora.yaml).")
 @thread_option
 @run_options
 def self_improve(seed_data, task_path, split, held_out_path, held_out_n, resume, thread, db, config_file, sets, no_cache, out,
