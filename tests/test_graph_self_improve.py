@@ -151,7 +151,7 @@ def test_two_iterations_generate_filter_rate_select_train_and_evaluate(tmp_path,
     assert "| 2 | iteration 1's model | 10 | 4 | 4 | 4 | 4 | 100 | [100, 100] | 2 / 0 / 0 | iter2/sft/adapter |" in md
     assert (tmp_path / "run" / "metric_by_iteration.png").stat().st_size > 1000
     assert report["outcome"]["where"] == "above"
-    # rows without checks: the trainer's own recipe; sft_recipe, where given, is the one used
+    # rows without checks: the trainer's own recipe
     assert [c["recipe"] for c in trainer.calls] == [None, None] and "recipe default" in md
 
 

@@ -17,6 +17,16 @@ RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 DEFAULT_RECIPES = {"sft": "sft_lora.yaml", "dpo": "dpo_lora.yaml"}
 # LoRA SFT on tens of verified rows (a task with checks): one row a step, 5 epochs (the file says why)
 SMALL_SFT_RECIPE = RECIPES_DIR / "sft_lora_small.yaml"
+
+
+def sft_recipe_for(given: str | None, *, checks: bool) -> str | None:
+    """The LoRA SFT recipe of an update: the one ``given``, else the small-set recipe where the rows
+    carry checks (tens of verified rows), else None (the trainer's default)."""
+    if given:
+        return given
+    return str(SMALL_SFT_RECIPE) if checks else None
+
+
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
              "lora_target_modules": "target_modules"}
 OWN_KEYS = {"merge", "processes"}

@@ -87,11 +87,9 @@ def sft_recipe(ctx: Context, state: State) -> str | None:
     """The LoRA SFT recipe of this run: ``Context.sft_recipe``, else the small-set recipe on a task
     with checks (its shipped default took 7 steps on 18 rows and taught nothing) and the
     trainer's default otherwise."""
-    from trainers.recipe import SMALL_SFT_RECIPE
+    from trainers.recipe import sft_recipe_for
 
-    if ctx.sft_recipe:
-        return ctx.sft_recipe
-    return str(SMALL_SFT_RECIPE) if carries_checks(state) else None
+    return sft_recipe_for(ctx.sft_recipe, checks=carries_checks(state))
 
 
 def checks_for(state: State, instruction: str) -> list[dict]:

@@ -302,11 +302,9 @@ def sft_recipe(ctx: Context, rows: list[dict]) -> str | None:
     """The iteration's LoRA SFT recipe: ``Context.sft_recipe``, else the small-set recipe where the
     rows carry checks (tens of verified answers, as improve's update on a task with checks), else
     the trainer's default."""
-    from trainers.recipe import SMALL_SFT_RECIPE
+    from trainers.recipe import sft_recipe_for
 
-    if ctx.sft_recipe:
-        return ctx.sft_recipe
-    return str(SMALL_SFT_RECIPE) if any(r.get("checks") for r in rows) else None
+    return sft_recipe_for(ctx.sft_recipe, checks=any(r.get("checks") for r in rows))
 
 
 @node("evaluate")
