@@ -286,6 +286,7 @@ def _dropped(result):
 @node("train")
 def train(state: SelfImproveState, ctx: Context) -> dict:
     """LoRA SFT under isheep_setting; the adapter goes to iter<N>/sft/adapter."""
+    from trainers.recipe import sft_recipe_for
     from trainers.update import update_policy
 
     i, done = state["iteration"], state.get("iterations") or []
@@ -293,18 +294,11 @@ def train(state: SelfImproveState, ctx: Context) -> dict:
     if ctx.isheep_setting == "total_base":
         rows = [r for rec in done for r in rec["dataset"]] + rows
     base = state["model"] if ctx.isheep_setting == "one_last" else ctx.policy
-    updated = update_policy("sft", rows, policy=base, out_dir=iter_dir(ctx, i) / "sft", recipe=sft_recipe(ctx, rows))
+    # rows with checks are tens of verified answers: the small-set recipe, as improve's update on such a task
+    recipe = sft_recipe_for(ctx.sft_recipe, checks=any(r.get("checks") for r in rows))
+    updated = update_policy("sft", rows, policy=base, out_dir=iter_dir(ctx, i) / "sft", recipe=recipe)
     return {"updated": {**updated, "trained_from": base, "setting": ctx.isheep_setting},
             "log": [_entry(i, "train", f"trained ({ctx.isheep_setting})", len(rows), len(rows))]}
-
-
-def sft_recipe(ctx: Context, rows: list[dict]) -> str | None:
-    """The iteration's LoRA SFT recipe: ``Context.sft_recipe``, else the small-set recipe where the
-    rows carry checks (tens of verified answers, as improve's update on a task with checks), else
-    the trainer's default."""
-    from trainers.recipe import sft_recipe_for
-
-    return sft_recipe_for(ctx.sft_recipe, checks=any(r.get("checks") for r in rows))
 
 
 @node("evaluate")
