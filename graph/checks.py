@@ -133,6 +133,8 @@ def check_self_improve(ctx: Context) -> None:
     if not 0 < ctx.isheep_max_rouge <= 1 or ctx.isheep_temperature < 0:
         raise ConfigError(f"isheep_max_rouge must be in (0, 1] (got {ctx.isheep_max_rouge}) and isheep_temperature "
                           f">= 0 (got {ctx.isheep_temperature})")
+    if ctx.isheep_verify_keep < 0:
+        raise ConfigError(f"isheep_verify_keep={ctx.isheep_verify_keep}: answers kept per task, >= 0 (0: every distinct one)")
     if not 1 <= ctx.assess_threshold <= 10:
         raise ConfigError(f"assess_threshold={ctx.assess_threshold}: ratings run from 1 to 10, so use 1-10")
 

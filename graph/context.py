@@ -141,6 +141,7 @@ class Context:
     isheep_iterations: int = _f(3, describe="Self-improve: iterations of generate -> filter -> respond -> assess -> select -> train -> evaluate.")
     isheep_data_size: int = _f(64, describe="Self-improve: instructions the current model generates per iteration, before any filter.")
     isheep_setting: str = _f("one_base", choices=ISHEEP_SETTINGS, describe="Self-improve: what each iteration trains: one_base (the base policy on this iteration's data; the paper's best), one_last (the last model further on this iteration's data), total_base (the base on all data so far).")
+    isheep_verify_keep: int = _f(2, describe="Self-improve with checks: distinct verified answers kept per task, each a row (0: every one; ReST-EM keeps several, capped so easy tasks do not crowd out hard ones).")
     isheep_examples: int = _f(6, describe="Self-improve: seed tasks shown in each instruction-generation prompt.")
     isheep_temperature: float = _f(0.7, describe="Self-improve: sampling temperature of instruction generation (responses use temperature).")
     isheep_max_rouge: float = _f(0.7, describe="Self-improve: drop a generated instruction whose ROUGE-L F with a seed or an earlier instruction exceeds this (Self-Instruct: 0.7).")

@@ -37,6 +37,17 @@ class Sampled:
             for cid in bad:
                 self.failing[cid] = self.failing.get(cid, 0) + 1
 
+    def distinct(self, keep: int = 0) -> list[int]:
+        """The indexes of ``passing`` whose answers differ in more than white space, in sample order;
+        the first ``keep`` of them (0: all)."""
+        out, seen = [], set()
+        for i in self.passing:
+            key = " ".join(self.answers[i].split())
+            if key not in seen and (not keep or len(out) < keep):
+                seen.add(key)
+                out.append(i)
+        return out
+
     def why(self, what: str = "sample", against: str = "") -> str:
         """E.g. "no sample of 8 passed the task's checks (failing: startend:quotation x8)"."""
         return (f"no {what} of {len(self.failed)} passed{' ' + against if against else ''}"

@@ -237,6 +237,8 @@ def test_settings_are_checked_and_each_one_is_read():
         Context.build(isheep_setting="both")
     with pytest.raises(ConfigError, match="isheep_data_size=0: must be >= 1"):
         Context.build(isheep_data_size=0)
+    with pytest.raises(ConfigError, match="isheep_verify_keep=-1: answers kept per task, >= 0"):
+        Context.build(isheep_verify_keep=-1)
 
 
 LOWER = [{"id": "change_case:english_lowercase", "kwargs": {}}]
@@ -298,6 +300,62 @@ def test_task_checks_apply_to_every_new_task_and_unstatable_sets_alone_are_an_er
     assert usable == 1 and out[0]["instruction"] == f"Name a river. {LOWER_WORDS}"
     with pytest.raises(ValueError, match="give the task checks of its own"):
         constrain(rows, [[{"id": "keywords:frequency", "kwargs": {}}]], [], seed=0)
+
+
+EN = "the river flows through the old town and the people walk along it every morning."  # english to langdetect
+
+
+@pytest.mark.parametrize("keep", [1, 2, 0])
+def test_each_task_with_checks_keeps_up_to_isheep_verify_keep_distinct_verified_answers(tmp_path, models, trainer,
+                                                                                        monkeypatch, keep):
+    from scoring.verify import failed_checks
+
+    plain = models.reply
+    asked = {}
+
+    def reply(spec, messages):
+        text = messages[-1]["content"]
+        if text.endswith(LOWER_WORDS):  # samples 1, 2 (the same but for spaces), 4 and 5 pass; 3 fails
+            k = asked[text] = asked.get(text, 0) + 1
+            return {1: EN, 2: EN.replace(" ", "  ") + " ", 3: EN.title()}.get(k, f"{EN} this is answer number {k}.")
+        return plain(spec, messages)
+
+    monkeypatch.setattr(models, "reply", reply)
+    store = RunStore(tmp_path / "runs.sqlite")
+    _, values = store.start("self-improve", {"name": "toy", "seeds": SEEDS, "held_out": HELD_OUT, "check_sets": [LOWER]},
+                            context(tmp_path, isheep_iterations=1, verify_samples=5, check_edits=False,
+                                    isheep_verify_keep=keep))
+    data = lines(tmp_path / "run" / "iter1" / "dataset.jsonl")
+    by_task = {}
+    for r in data:
+        by_task.setdefault(r["instruction"], []).append(r["response"])
+    fourth, fifth = f"{EN} this is answer number 4.", f"{EN} this is answer number 5."
+    want = {1: [EN], 2: [EN, fourth], 0: [EN, fourth, fifth]}[keep]
+    assert by_task and all(v == want for v in by_task.values())  # in sample order, white-space twins once
+    assert all(failed_checks(r["checks"], r["response"]) == [] for r in data)
+    assert trainer.calls[0]["rows"] == [r["instruction"] for r in data]
+    verified = next(s for s in values["report"]["iterations"][0]["funnel"] if s["step"].startswith("verified"))
+    assert verified["answers_kept"] == len(want) * verified["kept"]
+    assert verified["step"].endswith(f"up to {keep} kept" if keep else "every distinct one kept")
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert f" | {verified['answers_kept']} ({verified['kept']}) | change_case:english_lowercase 80% |" in md
+
+
+def test_check_sets_are_dealt_evenly_over_new_tasks():
+    from collections import Counter
+
+    from graph.self_improve.graph import constrain
+
+    sets = [[{"id": "change_case:english_lowercase", "kwargs": {}}], [{"id": "punctuation:no_comma", "kwargs": {}}],
+            [{"id": "startend:quotation", "kwargs": {}}]]
+    rows = [{"instruction": f"Name river number {k}."} for k in range(11)]
+    for seed in range(5):
+        out, usable = constrain(rows, sets, [], seed=seed)
+        counts = Counter(r["checks"][0]["id"] for r in out)
+        assert usable == 3 and sorted(counts.values()) == [3, 4, 4]
+    # the deal is seeded: the same seed, the same tasks get the same sets; another seed deals otherwise
+    deal = [[r["checks"][0]["id"] for r in constrain(rows, sets, [], seed=s)[0]] for s in (0, 0, 1, 2, 3)]
+    assert deal[0] == deal[1] and len({tuple(d) for d in deal}) > 1
 
 
 def test_with_check_edits_a_sample_missing_a_form_is_edited_verified_and_counted_apart(tmp_path, models, trainer,

@@ -129,14 +129,11 @@ def run_verified(instruction: str, ctx, checks: list[dict]) -> ToolOutput:
     llm = load_model(ctx, ctx.policy)
     samples = llm.generate([instruction], verified_sampling(ctx), batch_size=ctx.batch_size)[0]
     verdicts = Sampled(checks, [g.text for g in samples], prompt=instruction, edit=ctx.check_edits)
-    rows, seen = [], set()
-    for i in verdicts.passing:
-        key = " ".join(verdicts.answers[i].split())
-        if key not in seen:
-            seen.add(key)
-            made = {"edited": verdicts.edited[i]} if i in verdicts.edited else {}
-            rows.append({"type": "demonstration", "instruction": instruction, "response": verdicts.answers[i], "checks": checks,
-                         "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i, **made}})
+    rows = []
+    for i in verdicts.distinct():
+        made = {"edited": verdicts.edited[i]} if i in verdicts.edited else {}
+        rows.append({"type": "demonstration", "instruction": instruction, "response": verdicts.answers[i], "checks": checks,
+                     "provenance": {"generated_by": ctx.policy, "verified": True, "sample": i, **made}})
     # the pass rate is the samples' as written; those an edit made pass are counted apart
     passed = len(verdicts.passing) - len(verdicts.edited)
     provenance = {"generated_by": ctx.policy, "instruction": instruction, "checks": [c["id"] for c in checks],

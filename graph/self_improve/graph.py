@@ -9,9 +9,10 @@ filter    Self-Instruct's heuristics: length, banned words, punctuation / non-En
           prompt markers, ROUGE-L > isheep_max_rouge against the seeds and every earlier task;
           then, on a run with checks, each task gets its constraints (below)
 respond   the current model answers each task zero-shot; empty answers are dropped. A task with
-          checks is answered verify_samples times (demonstration_temperature) and keeps its first
-          answer that passes every check (rejection sampling: the verifier decides first, the
-          self-assessment second); a task no sample passes is dropped with the failing checks
+          checks is answered verify_samples times (demonstration_temperature) and keeps up to
+          isheep_verify_keep distinct answers that pass every check, each a row (rejection sampling,
+          as ReST-EM: the verifier decides first, the self-assessment second); a task no sample
+          passes is dropped with the failing checks
 assess    the current model rates each pair 1-10 for quality and following (scoring.assess; by
           log-probs where the backend gives them)
 select    both ratings >= assess_threshold; then perplexity <= max_perplexity (isheep_perplexity)
@@ -25,8 +26,9 @@ evaluate  the new model against the base policy on the held-out instructions, th
 
 Checks (a task file's, ``cli.py self-improve --task``): ``checks`` apply to every instruction
 (the task's own, which its instructions need not state); ``check_sets`` are constraints written
-into new instructions: each new task gets one set, seeded, appended in IFEval's own words
-(``scoring.verify.describe_checks``) and attached as its checks. The sets come from the task's
+into new instructions: each new task gets one set, appended in IFEval's own words
+(``scoring.verify.describe_checks``) and attached as its checks; the sets are dealt in turn from a
+seeded shuffle, so an iteration's tasks spread evenly over them. The sets come from the task's
 observed instructions, never from its held-out ones.
 
 Every iteration keeps its files in ``<run_dir>/iter<N>/``: candidates.jsonl, pairs.jsonl (rated),
@@ -153,17 +155,21 @@ def usable_check_sets(check_sets: list[list[dict]]) -> list[tuple[list[dict], st
 
 
 def constrain(rows: list[dict], check_sets: list[list[dict]], shared: list[dict], *, seed: int) -> tuple[list[dict], int]:
-    """Each row with one of the usable ``check_sets`` written into its instruction (seeded choice)
-    and attached, plus the ``shared`` checks; (rows, number of usable sets)."""
+    """Each row with one of the usable ``check_sets`` written into its instruction and attached, plus
+    the ``shared`` checks; (rows, number of usable sets). The sets are dealt in turn, each round in a
+    seeded shuffle: every set goes to as many rows as another, give or take one (a seeded choice per
+    row left some sets with none and others with six, and the iteration's gain followed which)."""
     import random
 
     usable, rng = usable_check_sets(check_sets), random.Random(seed)
     if check_sets and not usable and not shared:
         raise ValueError("none of the observed instructions' checks can be written into a new instruction "
                          "(each needs its own prompt, e.g. repeat_prompt): give the task checks of its own")
-    out = []
+    out, deck = [], []
     for row in rows:
-        checks, words = rng.choice(usable) if usable else ([], "")
+        if usable and not deck:
+            deck = rng.sample(usable, len(usable))
+        checks, words = deck.pop() if usable else ([], "")
         text = f"{row['instruction'].rstrip()} {words}" if words else row["instruction"]
         out.append({**row, "instruction": text, "checks": checks + [c for c in shared if c not in checks]})
     return out, len(usable)
@@ -171,16 +177,17 @@ def constrain(rows: list[dict], check_sets: list[list[dict]], shared: list[dict]
 
 @node("respond")
 def respond(state: SelfImproveState, ctx: Context) -> dict:
-    """The current model answers every task zero-shot; pairs with an empty answer are dropped."""
+    """The current model answers every task zero-shot; pairs with an empty answer are dropped. A task
+    with checks becomes one row per verified answer kept (verified_answers)."""
     from records import instruction_of
     from tools.self_instruct import filter_empty_outputs
 
     i, rows = state["iteration"], state["rows"]
     llm = load_model(ctx, state["model"])
     free = [r for r in rows if not r.get("checks")]
-    answers = dict(zip(map(id, free), llm.complete(
+    answers = dict(zip(map(id, free), ([a] for a in llm.complete(
         [instruction_of(r) for r in free], max_new_tokens=ctx.max_new_tokens, temperature=ctx.temperature,
-        seed=ctx.seed, batch_size=ctx.batch_size))) if free else {}
+        seed=ctx.seed, batch_size=ctx.batch_size)))) if free else {}
     verified, failed, log = verified_answers(ctx, llm, [r for r in rows if r.get("checks")], i)
     answers.update(verified)
 
@@ -190,7 +197,7 @@ def respond(state: SelfImproveState, ctx: Context) -> dict:
                 "response": a.strip(), **extra, "provenance": {**{k: v for k, v in r["provenance"].items() if k != "raw"},
                                                                "answered_by": state["model"], **({"verified": True} if extra else {})}}
 
-    pairs = [pair(r, answers[id(r)]) for r in rows if id(r) in answers]
+    pairs = [pair(r, a) for r in rows for a in answers.get(id(r), [])]
     kept, dropped = filter_empty_outputs(pairs)
     dropped = failed + list(dropped)
     _record_drops(ctx, i, "respond", dropped)
@@ -199,8 +206,9 @@ def respond(state: SelfImproveState, ctx: Context) -> dict:
 
 def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tuple[dict, list, list]:
     """Rejection sampling for the rows that carry checks: ``verify_samples`` answers each
-    (``demonstration_temperature``), the first that passes every check is kept. ({id(row): answer},
-    [(row, why)] for rows no sample passed, log entries with the pass rate by check)."""
+    (``demonstration_temperature``); up to ``isheep_verify_keep`` distinct answers that pass every
+    check are kept, in sample order (0: all). ({id(row): [answer, ...]}, [(row, why)] for rows no
+    sample passed, log entries with the pass rate by check)."""
     from llms.base import SamplingParams
     from records import instruction_of
     from scoring.rejection import Sampled
@@ -219,13 +227,15 @@ def verified_answers(ctx: Context, llm, rows: list[dict], iteration: int) -> tup
             hit = by_check.setdefault(c["id"], [0, 0])
             hit[0] += sum(c["id"] not in bad for bad in verdicts.failed)
             hit[1] += len(gens)
-        if verdicts.passing:
-            answers[id(row)] = verdicts.answers[verdicts.passing[0]]
+        kept = verdicts.distinct(ctx.isheep_verify_keep)
+        if kept:
+            answers[id(row)] = [verdicts.answers[j] for j in kept]
         else:
             failed.append((row, "verify: " + verdicts.why()))
     total = sum(len(g) for g in samples)
-    entry = _entry(iteration, "respond", f"verified: a sample of {ctx.verify_samples} passes every check", len(rows),
-                   len(answers), failed, samples_passed=passed, samples=total,
+    keep = f"; up to {ctx.isheep_verify_keep} kept" if ctx.isheep_verify_keep else "; every distinct one kept"
+    entry = _entry(iteration, "respond", f"verified: a sample of {ctx.verify_samples} passes every check{keep}", len(rows),
+                   len(answers), failed, answers_kept=sum(map(len, answers.values())), samples_passed=passed, samples=total,
                    **({"samples_edited": edited} if ctx.check_edits else {}),
                    pass_rate_by_check={k: round(a / b, 4) for k, (a, b) in sorted(by_check.items())})
     return answers, failed, [entry]

@@ -43,7 +43,7 @@ def funnel(log: list[dict], iteration: int) -> list[dict]:
     """Rows kept after each stage and filter of one iteration, in order."""
     return [{"stage": e["stage"], "step": e["step"], "in": e["in"], "kept": e["kept"], "dropped": e["dropped"],
              "examples": e.get("examples") or [],
-             **{k: e[k] for k in ("samples", "samples_passed", "samples_edited", "pass_rate_by_check") if k in e}}
+             **{k: e[k] for k in ("samples", "samples_passed", "answers_kept", "samples_edited", "pass_rate_by_check") if k in e}}
             for e in log if e["iteration"] == iteration]
 
 
@@ -158,11 +158,12 @@ def markdown(rep: dict) -> str:
     rates = [(it["iteration"], st) for it in rep["iterations"] for st in it["funnel"] if st.get("pass_rate_by_check")]
     if rates:
         lines += ["", "## Verified answers: samples that passed, by check", "",
-                  "| iteration | samples passed (all checks) | pass rate by check |", "|---|---|---|"]
+                  "| iteration | samples passed (all checks) | answers kept (tasks) | pass rate by check |", "|---|---|---|---|"]
         for i, st in rates:
             by = ", ".join(f"{k} {v:.0%}" for k, v in st["pass_rate_by_check"].items())
             edited = f" (+{st['samples_edited']} edited)" if st.get("samples_edited") is not None else ""
-            lines.append(f"| {i} | {st['samples_passed']} / {st['samples']}{edited} | {by} |")
+            kept = f"{st['answers_kept']} ({st['kept']})" if "answers_kept" in st else "-"
+            lines.append(f"| {i} | {st['samples_passed']} / {st['samples']}{edited} | {kept} | {by} |")
     lines += ["", "## Self-assessment ratings (min / median / max)", "", "| iteration | quality | following | unrated |",
               "|---|---|---|---|"]
     for it in rep["iterations"]:
