@@ -25,9 +25,17 @@ class LoggedTools(FakeTools):
         with log.open("a") as f:
             f.write(json.dumps([ctx.run_dir, name, arg, os.getpid()]) + "\n")
         marker = log.with_suffix(".killed")
-        if arg == os.environ.get("ADS_TEST_KILL_AT") and not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os._exit(9)
+        if arg == os.environ.get("ADS_TEST_KILL_AT"):
+            # the marker is created atomically: of two workers reaching the call at once, one dies
+            # (an exists() check and then a write once let both die, and the test saw two cut-off units)
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                fd = None
+            if fd is not None:
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os._exit(9)
         time.sleep(float(os.environ.get("ADS_TEST_TOOL_SECONDS") or 0))
         return super().__call__(name, arg, ctx)
 
