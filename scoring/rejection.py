@@ -43,9 +43,12 @@ class Sampled:
         out, seen = [], set()
         for i in self.passing:
             key = " ".join(self.answers[i].split())
-            if key not in seen and (not keep or len(out) < keep):
-                seen.add(key)
-                out.append(i)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(i)
+            if len(out) == keep:
+                break
         return out
 
     def why(self, what: str = "sample", against: str = "") -> str:
