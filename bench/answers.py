@@ -1,6 +1,8 @@
-"""Which of a held-out question's candidate answers to keep, by rules that never see the accepted
-answers: the policy's answers with the question's whole icl-knn context, with each of its rows
-alone and without context, chosen by agreement among them or by the policy's own log-probs.
+"""Rules that choose among a held-out question's candidate answers, compared on the same answers.
+
+The candidates are the policy's answers with the question's whole icl-knn context, with each of its
+rows alone and without context; a rule keeps one by agreement among them or by the policy's own
+log-probs, never by the accepted answers.
 
 The bought data is the retrieval rule's (as ``bench/selection.py``: one ``information_retrieval``
 call per observed instruction, ``retrieval_k`` passages a call), the selection the default one.
