@@ -97,6 +97,7 @@ def main() -> None:
 
     import numpy as np
     from evaluate import suite_dir
+    from selection import parse_variant, rule_rows
 
     from graph.context import Context
     from graph.heldout import answer, items_of
@@ -114,19 +115,12 @@ def main() -> None:
     encode = load_embedder(ctx.embedder).encode
     llm = load_model(ctx, ctx.policy)
     templates = {"document_template": ctx.prompt("ICL_DOCUMENT"), "example_template": ctx.prompt("ICL_EXAMPLE")}
-    fields = {"min_similarity": ctx.knn_min_similarity, "max_rows": ctx.knn_rows, "min_overlap": ctx.knn_min_overlap,
-              "min_context_overlap": ctx.knn_context_overlap, "min_answer_support": ctx.knn_answer_support}
+    fields = parse_variant("default", ctx)[1]  # icl-knn's selection settings at their defaults
 
     recs: list[dict] = []  # per question: item, question, its whole context, each of its rows alone
     for seed in (int(s) for s in args.seeds.split(",")):
         for task in load_tasks(suite_dir("nq", seed), split=args.split, seed=seed):
-            rows, seen = [], set()
-            for q in task["observed"]:
-                for hit in retrieval.search(corpus, q if isinstance(q, str) else q["instruction"], k=k,
-                                            candidates=ctx.bm25_candidates):
-                    if hit.id not in seen:
-                        seen.add(hit.id)
-                        rows.append({"type": "document", "title": hit.title, "text": hit.text})
+            rows = rule_rows(ctx, corpus, task, k)
             held = items_of(task["held_out"])
             qs = [it["instruction"] for it in held]
             updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}

@@ -44,6 +44,21 @@ def parse_variant(text: str, ctx) -> tuple[str, dict]:
     return name, fields
 
 
+def rule_rows(ctx, corpus, task: dict, k: int) -> list[dict]:
+    """The retrieval rule's bought rows for ``task``: one search per observed instruction, ``k``
+    passages each, a passage bought twice kept once (as ``bench/evaluate.py --methods retrieval``)."""
+    from tools import retrieval
+
+    rows, seen = [], set()
+    for q in task["observed"]:
+        for hit in retrieval.search(corpus, q if isinstance(q, str) else q["instruction"], k=k,
+                                    candidates=ctx.bm25_candidates):
+            if hit.id not in seen:
+                seen.add(hit.id)
+                rows.append({"type": "document", "title": hit.title, "text": hit.text})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="validation", choices=["train", "validation", "test"])
@@ -75,16 +90,9 @@ def main() -> None:
     items, pools = [], []  # pools: each task's bought rows and how many of the items (in order) are its
     for seed in (int(s) for s in args.seeds.split(",")):
         for task in load_tasks(suite_dir("nq", seed), split=args.split, seed=seed):
-            rows, seen = [], set()
-            for q in task["observed"]:
-                for hit in retrieval.search(corpus, q if isinstance(q, str) else q["instruction"], k=k,
-                                            candidates=ctx.bm25_candidates):
-                    if hit.id not in seen:
-                        seen.add(hit.id)
-                        rows.append({"type": "document", "title": hit.title, "text": hit.text})
             held = items_of(task["held_out"])
             items += held
-            pools.append((rows, len(held)))
+            pools.append((rule_rows(ctx, corpus, task, k), len(held)))
     questions = [it["instruction"] for it in items]
     bare = answer(ctx, ctx.policy, questions)
     original = [bool(verify(it, a)) for it, a in zip(items, bare)]
