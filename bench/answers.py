@@ -95,7 +95,6 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="comma-separated suite seeds (each seed its own NQ suite)")
     args = ap.parse_args()
 
-    import numpy as np
     from evaluate import suite_dir
     from selection import parse_variant, rule_rows
 
@@ -108,7 +107,7 @@ def main() -> None:
     from tools import retrieval
     from tools.corpus import ensure_corpus
     from trainers.icl import icl_prompt, pack
-    from trainers.update import content_words, gives_way, nearest_contexts, overlap
+    from trainers.update import content_words, gives_way, nearest_contexts, nearest_rows
 
     ctx = Context()
     corpus, k = ensure_corpus(ctx.corpus), retrieval.passages_per_call(ctx, knowledge=True)
@@ -125,15 +124,10 @@ def main() -> None:
             qs = [it["instruction"] for it in held]
             updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}
             whole = nearest_contexts(updated, qs, encode=encode, count_tokens=llm.count_tokens, **templates)
-            texts = [f"{r['title']}. {r['text']}" for r in rows]
-            sims = np.asarray(encode(qs), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
-            words = [content_words(t) for t in texts]
-            for it, q, c, row_sims in zip(held, qs, whole, sims):
-                near = sorted(((float(s), i) for i, s in enumerate(row_sims) if s >= fields["min_similarity"]
-                               and overlap(q, words[i]) >= fields["min_overlap"]), reverse=True)[:fields["max_rows"]]
-                singles = [pack([{**rows[i], "knn_similarity": s}], llm.count_tokens, ctx.icl_token_budget,
-                                document=templates["document_template"], example=templates["example_template"]).text
-                           for s, i in near] if c else []
+            near = nearest_rows(updated, qs, encode=encode)
+            for it, q, c, ranked in zip(held, qs, whole, near):
+                singles = [pack([r], llm.count_tokens, ctx.icl_token_budget, document=templates["document_template"],
+                                example=templates["example_template"]).text for r in ranked] if c else []
                 recs.append({"item": it, "q": q, "ctx": c, "singles": singles})
 
     template = ctx.prompt("ICL_KNN_PROMPT")

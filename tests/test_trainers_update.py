@@ -105,3 +105,23 @@ def test_icl_knn_min_context_overlap_asks_bare_where_the_packed_context_names_to
     off = update_policy("icl-knn", rows, policy="fake:p", icl_token_budget=200, min_similarity=0.5)
     _, (with_context, _) = prompts_for(off, [near, named], ICL_PROMPT, encode=encode, count_tokens=words, **TEMPLATES)
     assert "river Vel" in with_context and gated["min_context_overlap"] == 0.6 and off["min_context_overlap"] == 0.0
+
+
+def test_nearest_rows_ranks_by_similarity_above_the_floor_and_keeps_at_most_max_rows():
+    import numpy as np
+
+    from trainers.update import nearest_rows
+
+    rows = [{"type": "document", "title": t, "text": f"{t} facts."} for t in ("Far", "Near", "Nearest", "Mid")]
+    angle = {"Far": 1.2, "Near": 0.4, "Nearest": 0.1, "Mid": 0.6}  # radians from the question
+
+    def encode(texts):
+        return np.array([[np.cos(a), np.sin(a)] for a in (angle.get(t.split(".")[0], 0.0) for t in texts)])
+
+    updated = {"rows": rows, "min_similarity": 0.5, "max_rows": 2}
+    [ranked] = nearest_rows(updated, ["question"], encode=encode)
+    assert [r["title"] for r in ranked] == ["Nearest", "Near"]  # Mid (cos 0.83) is cut by max_rows, Far (0.36) by the floor
+    assert ranked[0]["knn_similarity"] == pytest.approx(np.cos(0.1)) and "knn_similarity" not in rows[0]
+    [everything] = nearest_rows({**updated, "max_rows": None}, ["question"], encode=encode)
+    assert [r["title"] for r in everything] == ["Nearest", "Near", "Mid"]
+    assert nearest_rows({"rows": []}, ["a", "b"], encode=encode) == [[], []]

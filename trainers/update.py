@@ -127,30 +127,37 @@ def gives_way(question: str, prompt: str, answer: str, floor: float) -> bool:
     return bool(floor) and prompt != question and answer_support(question, answer, prompt) < floor
 
 
-def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
-                     example_template: str) -> list[str]:
+def nearest_rows(updated: dict, instructions: Sequence[str], *, encode) -> list[list[dict]]:
     """Per instruction: the rows at least ``min_similarity`` alike (and holding ``min_overlap`` of
-    its content words), most similar first, at most ``max_rows`` of them (None: as many as fit),
-    packed in the budget; empty where the packed text holds less than ``min_context_overlap`` of
-    the question's content words."""
+    its content words), most similar first, at most ``max_rows`` of them (None: all), each with its
+    ``knn_similarity``."""
     import numpy as np
-
-    from .icl import pack
 
     rows = updated.get("rows") or []
     if not rows or not instructions:
-        return ["" for _ in instructions]
+        return [[] for _ in instructions]
     texts = [f"{r.get('title') or ''}. {r.get('text') or ''}" if r.get("type") == "document" else str(r.get("instruction"))
              for r in rows]
     sims = np.asarray(encode(list(instructions)), dtype=np.float32) @ np.asarray(encode(texts), dtype=np.float32).T
     min_overlap = updated.get("min_overlap") or 0.0
-    min_context = updated.get("min_context_overlap") or 0.0
     words = [content_words(f"{t} {r.get('response') or ''}") for t, r in zip(texts, rows)] if min_overlap else []
     out = []
     for question, row_sims in zip(instructions, sims):
         near = sorted(((float(s), i) for i, s in enumerate(row_sims) if s >= updated["min_similarity"]
                        and (not min_overlap or overlap(question, words[i]) >= min_overlap)), reverse=True)
-        ranked = [{**rows[i], "knn_similarity": s} for s, i in near[:updated.get("max_rows") or None]]
+        out.append([{**rows[i], "knn_similarity": s} for s, i in near[:updated.get("max_rows") or None]])
+    return out
+
+
+def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
+                     example_template: str) -> list[str]:
+    """Per instruction: its ``nearest_rows`` packed in the budget; empty where the packed text holds
+    less than ``min_context_overlap`` of the question's content words."""
+    from .icl import pack
+
+    min_context = updated.get("min_context_overlap") or 0.0
+    out = []
+    for question, ranked in zip(instructions, nearest_rows(updated, instructions, encode=encode)):
         packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
                       score=lambda r: r["knn_similarity"])
         gated = min_context and packed.text and overlap(question, content_words(packed.text)) < min_context
