@@ -123,8 +123,8 @@ def main() -> None:
             held = items_of(task["held_out"])
             qs = [it["instruction"] for it in held]
             updated = {"kind": "icl-knn", "policy": ctx.policy, "rows": rows, "token_budget": ctx.icl_token_budget, **fields}
-            whole = nearest_contexts(updated, qs, encode=encode, count_tokens=llm.count_tokens, **templates)
             near = nearest_rows(updated, qs, encode=encode)
+            whole = nearest_contexts(updated, qs, encode=encode, count_tokens=llm.count_tokens, near=near, **templates)
             for it, q, c, ranked in zip(held, qs, whole, near):
                 singles = [pack([r], llm.count_tokens, ctx.icl_token_budget, document=templates["document_template"],
                                 example=templates["example_template"]).text for r in ranked] if c else []

@@ -125,3 +125,11 @@ def test_nearest_rows_ranks_by_similarity_above_the_floor_and_keeps_at_most_max_
     [everything] = nearest_rows({**updated, "max_rows": None}, ["question"], encode=encode)
     assert [r["title"] for r in everything] == ["Nearest", "Near", "Mid"]
     assert nearest_rows({"rows": []}, ["a", "b"], encode=encode) == [[], []]
+    from trainers.update import nearest_contexts
+
+    def unused(texts):
+        raise AssertionError("rows already ranked are not embedded again")
+
+    [context] = nearest_contexts({**updated, "token_budget": 100}, ["question"], encode=unused, count_tokens=words,
+                                 near=[ranked], **TEMPLATES)
+    assert "Nearest facts." in context and "Near facts." in context and "Mid" not in context

@@ -150,14 +150,15 @@ def nearest_rows(updated: dict, instructions: Sequence[str], *, encode) -> list[
 
 
 def nearest_contexts(updated: dict, instructions: Sequence[str], *, encode, count_tokens, document_template: str,
-                     example_template: str) -> list[str]:
-    """Per instruction: its ``nearest_rows`` packed in the budget; empty where the packed text holds
-    less than ``min_context_overlap`` of the question's content words."""
+                     example_template: str, near: list[list[dict]] | None = None) -> list[str]:
+    """Per instruction: its ``nearest_rows`` (or ``near``, already ranked by it) packed in the budget;
+    empty where the packed text holds less than ``min_context_overlap`` of the question's content words."""
     from .icl import pack
 
     min_context = updated.get("min_context_overlap") or 0.0
+    near = nearest_rows(updated, instructions, encode=encode) if near is None else near
     out = []
-    for question, ranked in zip(instructions, nearest_rows(updated, instructions, encode=encode)):
+    for question, ranked in zip(instructions, near):
         packed = pack(ranked, count_tokens, updated["token_budget"], document=document_template, example=example_template,
                       score=lambda r: r["knn_similarity"])
         gated = min_context and packed.text and overlap(question, content_words(packed.text)) < min_context
