@@ -153,6 +153,7 @@ class Context:
     refine_samples: int = _f(5, describe="Refine: sampled optimizer trajectories per training task and iteration (K), besides the 3 default ones.")
     refine_temperature: float = _f(0.8, describe="Refine: sampling temperature of the optimizer's trajectories (above 0, so they differ).")
     cost_tier: float = _f(0.1, describe="Refine: the cost tier tau of pair selection (chosen: cheapest in the top tier; rejected: costliest in the bottom tier).")
+    refine_pairs: str = _f("all", choices=("all", "controlled"), describe="Refine: which trajectories of a task a pair is drawn from. all (Algorithm 1): every one, the three default plans included; no pair when their rewards tie. controlled: those that differ in what the optimizer controls, its sampled trajectories and, on a knowledge task, the retrieval rule's plan (anticipating nothing); where their rewards tie, the cheapest against the costliest. With all, the rejected side was the question-answering default in 17 of 18 NQ pairs (docs/refine.md).")
     refine_iterations: int = _f(1, describe="Refine: DPO iterations after the rejection-sampling one.")
     refine_steps: int = _f(-1, describe="Refine: training steps of the optimizer per iteration; -1: the recipe's epochs.")
     optimizer_sft_recipe: str | None = _f(None, describe="Refine: LoRA SFT recipe of the rejection-sampling iteration (default recipes/sft_lora.yaml).")

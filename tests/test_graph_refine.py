@@ -71,12 +71,28 @@ def test_rejection_sampling_then_dpo_from_rewards_and_costs(setup, tmp_path):
     assert kind == "dpo" and base == f"fake:optimizer+{tmp_path / 'refine' / 'iter0' / 'optimizer' / 'adapter'}"
     assert all("question_answering" in r["rejected"] and "Zorbia" in r["chosen"] for r in rows)
     assert rep["optimizers"][-1].endswith("iter1/optimizer/adapter") and len(rep["optimizers"]) == 3
+    assert rep["iterations"][0]["pair_kinds"] == {"sample > default:qa": 2}
     # the same data is rewarded once: iteration 1's trajectories bought what iteration 0's did
     assert rep["iterations"][0]["rewards_measured"] == 10 - rep["iterations"][0]["reward_cache_hits"]
     assert rep["iterations"][1]["rewards_measured"] == 0 and rep["iterations"][1]["reward_cache_hits"] == 10
     val = rep["iterations"][0]["validation_refined"]
     assert val["gained"] is not None and "accuracy_gain" in val
     assert (tmp_path / "refine" / "refine_report.md").exists() and (tmp_path / "refine" / "refine.png").exists()
+
+
+def test_controlled_pairs_are_drawn_from_the_samples_not_the_question_answering_default(setup, tmp_path):
+    ctx, fake, trained = setup
+    ctx = ctx.variant(refine_pairs="controlled")
+    _, values = RunStore(tmp_path / "runs.sqlite").start("refine", {"train": TRAIN, "validation": VALIDATION}, ctx)
+    # with all (above) the rejected side is the question-answering default; here the sample that bought nothing
+    kinds = {(p["chosen_kind"], p["rejected_kind"]) for it in values["iterations"] for p in it["pairs"]}
+    assert kinds == {("sample:0", "sample:1")}
+    kind, _, rows, _ = trained[1]
+    assert kind == "dpo" and rows and all(r["rejected"].endswith("<api_calls>none</api_calls>") for r in rows)
+    rep = values["refine_report"]
+    assert [r["pairs_from"] for r in rep["iterations"]] == ["controlled", "controlled"]
+    assert rep["iterations"][0]["pair_kinds"] == {"sample > sample": 2}
+    assert "0 (from controlled): sample > sample x2" in (tmp_path / "refine" / "refine_report.md").read_text()
 
 
 def test_a_killed_refine_resumes_without_rerunning_finished_trajectories(setup, tmp_path, monkeypatch):

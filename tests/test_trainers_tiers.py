@@ -34,3 +34,12 @@ def test_negative_rewards_and_bad_arguments():
         select_pair([1, 0], [1, 1], tau=0.5)
     with pytest.raises(ValueError, match="2 rewards but 1 costs"):
         select_pair([1, 0], [1])
+
+
+def test_tied_rewards_pair_by_cost_only_when_asked_and_the_costs_differ():
+    # the same gain for less: the cheapest (first of the two at cost 3) against the costliest
+    assert select_pair([0.2, 0.2, 0.2], [6, 3, 9], tie_by_cost=True) == (1, 2)
+    assert select_pair([0.2, 0.2, 0.2], [3, 3, 9], tie_by_cost=True) == (0, 2)
+    assert select_pair([0.2, 0.2], [6, 6], tie_by_cost=True) is None
+    # rewards that differ are paired by the tiers as before
+    assert select_pair([0.30, 0.28, 0.10, 0.00, 0.01], [6.0, 3.0, 1.0, 9.0, 2.0], tie_by_cost=True) == (1, 3)

@@ -124,7 +124,10 @@ def train(state: RefineState, ctx: Context) -> dict:
     pairs, no_pair = [], []
     for task in state["train"]:
         scored = state["rewarded"][f"{i}|{task['task']}"]
-        picked = select_pair([t["reward"] for t in scored], [t["cost"] for t in scored], tau=ctx.cost_tier)
+        if ctx.refine_pairs == "controlled":  # the samples and the rule's plan (it anticipates nothing: [])
+            scored = [t for t in scored if t["kind"].startswith("sample:") or t.get("anticipated") == []]
+        picked = select_pair([t["reward"] for t in scored], [t["cost"] for t in scored], tau=ctx.cost_tier,
+                             tie_by_cost=ctx.refine_pairs == "controlled")
         if picked is None:
             no_pair.append(task["task"])
             continue
@@ -137,7 +140,8 @@ def train(state: RefineState, ctx: Context) -> dict:
                                                    if t.get("anticipation_prompt")), None),
                       "chosen_anticipated": chosen.get("anticipated"), "rejected_anticipated": rejected.get("anticipated")})
     record = {"iteration": i, "method": "rejection sampling" if i == 0 else "dpo", "pairs": pairs,
-              "tasks_without_pair": no_pair, "optimizer_before": state["optimizers"][i]}
+              "tasks_without_pair": no_pair, "pairs_from": ctx.refine_pairs,
+              "optimizer_before": state["optimizers"][i]}
     out_dir = Path(ctx.run_dir) / f"iter{i}" / "optimizer"
     # the optimizer's prompt (system, API list, examples, task) is ~750 tokens, past the policy
     # recipes' 512: a shorter max_length would cut it, and rows without a completion left are dropped

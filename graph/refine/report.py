@@ -3,9 +3,15 @@ pairs, the training, and the refined optimizer against the prompting baseline on
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from graph.context import Context
+
+
+def _side(kind: str) -> str:
+    """A trajectory's kind as a pair names it: ``sample`` for any sampled one, else the default plan."""
+    return "sample" if kind.startswith("sample:") else kind
 
 
 def summary(state: dict) -> dict:
@@ -20,6 +26,8 @@ def summary(state: dict) -> dict:
         row = {"iteration": i, "method": rec["method"], "optimizer": rec["optimizer_before"],
                "refined_optimizer": rec.get("optimizer_after"), "adapter": rec.get("adapter"),
                "trajectories": len(trajs), "pairs": len(rec["pairs"]), "tasks_without_pair": rec["tasks_without_pair"],
+               "pairs_from": rec.get("pairs_from", "all"),
+               "pair_kinds": dict(Counter(f"{_side(p['chosen_kind'])} > {_side(p['rejected_kind'])}" for p in rec["pairs"])),
                "reply_rows": rec.get("reply_rows"), "anticipation_rows": rec.get("anticipation_rows"),
                "sampled_parse_rate": round(sum(t["parsed"] for t in sampled) / len(sampled), 3) if sampled else None,
                "sampled_mean_reward": round(sum(t["reward"] for t in sampled) / len(sampled), 4) if sampled else None,
@@ -60,6 +68,10 @@ def markdown(rep: dict) -> str:
                      f"{_count(r.get('reply_rows'))} / {_count(r.get('anticipation_rows'))} | {r['sampled_parse_rate']} | "
                      f"{r['sampled_mean_reward']} / {r['sampled_mean_cost']} | {r['rewards_measured']} / {r['reward_cache_hits']} | "
                      f"{_gain(vp)} | {_gain(vr)} | {(vr or {}).get('cost_per_task', '-')} | {calls} |")
+    kinds = [f"- {r['iteration']} (from {r.get('pairs_from', 'all')}): "
+             + (", ".join(f"{k} x{n}" for k, n in r["pair_kinds"].items()) or "none") for r in rep["iterations"] if "pair_kinds" in r]
+    if kinds:
+        lines += ["", "Pairs by iteration, chosen > rejected:", "", *kinds]
     lines += ["", "Optimizers by iteration (use one with improve --optimizer SPEC):", ""]
     lines += [f"- {i}: `{spec}`" for i, spec in enumerate(rep["optimizers"])]
     return "\n".join(lines) + "\n"
