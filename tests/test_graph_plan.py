@@ -61,6 +61,23 @@ def test_an_optimizer_that_anticipates_nothing_buys_the_observed_questions_and_i
     assert out["report"]["anticipated"] == [] and out["report"]["cost_total"] == 3.0
 
 
+def test_most_samples_saying_none_is_one_decision_to_anticipate_nothing(tmp_path, models, fake_tools):
+    """The 3n samples of the anticipation decide together: a question among mostly ``none`` is not
+    bought; a ``none`` among mostly questions leaves the questions."""
+    optimizer, _, _ = models
+    plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
+    none = "1. Instruction: none\n1. Input:\n<noinput>\n###"
+    for answers, bought in (([none, none, ANTICIPATED], []), ([none, ANTICIPATED, ANTICIPATED], [ANTICIPATED])):
+        samples = iter(answers)
+        optimizer.respond = lambda m: next(samples) if "Write one more question" in m[-1]["content"] else plan
+        fake_tools.calls.clear()
+        out = run(tmp_path / str(len(bought)), anticipate=1, max_calls=6, generation_cache=False)
+        questions = ["Which river flows through the city of Velmar?"] if bought else []
+        assert out["report"]["anticipated"] == questions
+        assert fake_tools.calls == [("information_retrieval", o) for o in TASK["observed"]] + \
+            [("information_retrieval", q) for q in questions] + [("information_retrieval", "Zorbia")]
+
+
 def test_a_task_without_answers_gets_only_the_optimizers_own_calls(tmp_path, models, fake_tools):
     optimizer, _, _ = models
     routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')

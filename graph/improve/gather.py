@@ -127,7 +127,9 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
     their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
     so a re-run reads them from the generation cache). It never sees a held-out item. ``n`` (default
     ``Context.anticipate``) are kept; ``exclude``: texts a kept one may not be close to besides the
-    observed ones (the gate's instructions stay clear of those the run bought)."""
+    observed ones (the gate's instructions stay clear of those the run bought). Where most of the
+    3n samples are ``none``, the optimizer anticipates nothing (one decision: a few questions among
+    mostly ``none`` are not bought)."""
     from tools.self_instruct import generate_instructions, rouge_filter
 
     n = ctx.anticipate if n is None else n
@@ -148,6 +150,13 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
+    nothing = sum(1 for c in cands if " ".join(c["instruction"].split()).casefold().strip(" .") == NOTHING_ANTICIPATED)
+    if nothing and 2 * nothing > len(cands):
+        # one decision, not the survivors of 3n samples: most samples saying "none" is an optimizer
+        # anticipating nothing (what refine teaches where the rule's plan won), so no question is bought
+        why = f"most samples ({nothing} of {len(cands)}) anticipated nothing"
+        return {"questions": [], "written": [], "prompt": prompt, "generated": len(cands),
+                "dropped": [{"question": t, "reason": r} for t, r in dropped + [(t, why) for t in texts]]}
     kept, near = rouge_filter(list(dict.fromkeys(texts)), list(observed) + list(exclude))
     kept, more = kept[:n], [(t, f"more than the {n} wanted") for t in kept[n:]]
     return {"questions": kept, "written": list(kept), "prompt": prompt, "generated": len(cands),
