@@ -98,7 +98,7 @@ def test_a_task_with_checks_buys_verified_demonstrations_of_observed_instruction
     judge.respond = lambda m: "Quality: 8\nFollowing: 8"
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "run"),
                         cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"), verify_samples=2,
-                        judge_reading="text")
+                        judge_reading="text", sft_min_rows=0)  # a handful of rows: the default 15 would not train
     out = builder.compile(checkpointer=InMemorySaver()).invoke(
         {"task": "animals", "observed": observed, "held_out": held, "checks": [LOWER]},
         {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)

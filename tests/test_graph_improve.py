@@ -250,7 +250,8 @@ def test_sft_update_trains_on_the_curated_rows_and_evaluates_base_plus_adapter(t
 
     monkeypatch.setattr(trainers.sft, "run_sft", fake_run_sft)
     models[0].script(PLAN)
-    report = builder.compile().invoke(TASK, context=context(tmp_path, update="sft"))["report"]
+    # 3 rows: sft_min_rows 0, as the default 15 would not train (test_checks.py tests the threshold)
+    report = builder.compile().invoke(TASK, context=context(tmp_path, update="sft", sft_min_rows=0))["report"]
     assert report["update"] == "sft" and len(trained["rows"]) == report["dataset_size"] == 3
     assert trained["base"] == "fake:policy" and trained["out_dir"].startswith(str(tmp_path / "run"))
     assert report["updated_policy"]["policy"] == f"fake:policy+{tmp_path / 'adapter'}"

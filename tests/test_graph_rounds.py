@@ -117,14 +117,14 @@ def test_sft_rounds_continue_the_adapter_on_new_rows_or_retrain_on_all(tmp_path,
     real = factory._BACKENDS["fake"]
     monkeypatch.setitem(factory._BACKENDS, "fake", load)
     monkeypatch.setattr(trainers.sft, "run_sft", fake_sft)
-    builder.compile().invoke(TASK, context=ctx(tmp_path / "c", rounds=2, update="sft"))
+    builder.compile().invoke(TASK, context=ctx(tmp_path / "c", rounds=2, update="sft", sft_min_rows=0))
     assert trained[0] == ("fake:policy", 1) and trained[1][0].startswith("fake:policy+") and trained[1][1] == 2
     trained.clear()
     llms.unload(backend="fake")
     plans = iter(['<api_calls><api>information_retrieval("Quxland")</api></api_calls>',
                   '<api_calls><api>information_retrieval("Mordia")</api></api_calls>'])
     setup[0].respond = lambda m: next(plans)
-    builder.compile().invoke(TASK, context=ctx(tmp_path / "r", rounds=2, update="sft", round_sft="retrain"))
+    builder.compile().invoke(TASK, context=ctx(tmp_path / "r", rounds=2, update="sft", round_sft="retrain", sft_min_rows=0))
     assert trained == [("fake:policy", 1), ("fake:policy", 2)]
 
 
