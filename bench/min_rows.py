@@ -103,15 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
     except ValueError:
         ap.error(f"--thresholds {args.thresholds!r}: give whole numbers separated by commas, e.g. 0,10,15")
-    reports = []
-    for run in args.runs:
-        path = Path(run) / "eval_report.json"
-        if not path.exists():
-            ap.error(f"{path} not found: pass the --out folder of a finished bench/evaluate.py run")
-        try:
-            reports.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as e:
-            ap.error(f"{path} is not valid JSON ({e}): run that evaluation again")
+    from graph import harness
+
+    try:
+        reports = [harness.read(run) for run in args.runs]
+    except ValueError as e:
+        ap.error(str(e))
     print("| sft_min_rows | gain [95% CI] | gained / lost | tasks losing > 1 | updates skipped (task@seed: rows, gained / lost) |")
     print("|---|---|---|---|---|")
     for r in table(reports, thresholds, args.method, seed=args.seed):

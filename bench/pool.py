@@ -13,7 +13,6 @@ resample (seed, task) pairs, then their items, as the harness does within one ru
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,17 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="folder for the pooled eval_report.json / .md")
     ap.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
     args = ap.parse_args(argv)
-    reports = []
-    for run in args.runs:
-        path = Path(run) / "eval_report.json"
-        if not path.exists():
-            ap.error(f"{path} not found: pass the --out folder of a finished bench/evaluate.py run")
-        try:
-            reports.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as e:
-            ap.error(f"{path} is not valid JSON ({e}): run that evaluation again")
     try:
-        pooled = harness.pool(reports, seed=args.seed)
+        pooled = harness.pool([harness.read(run) for run in args.runs], seed=args.seed)
     except ValueError as e:
         ap.error(str(e))
     rep = harness.write(pooled, args.out)

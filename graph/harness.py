@@ -88,6 +88,20 @@ def aggregate(cells: list[dict], methods: list[str], *, seed: int = 0) -> dict:
             "tasks": sorted({c["task"] for c in cells}), "cells": len(cells)}
 
 
+def read(run: str | Path) -> dict:
+    """The eval_report.json of a finished evaluation's folder; ValueError saying what to do when it is
+    missing or broken."""
+    import json
+
+    path = Path(run) / "eval_report.json"
+    if not path.exists():
+        raise ValueError(f"{path} not found: pass the --out folder of a finished bench/evaluate.py run")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): run that evaluation again") from e
+
+
 def pool(reports: list[dict], *, seed: int = 0) -> dict:
     """Several evaluations' eval_report.json as one (e.g. the dev suite run once per seed, each seed
     its own suite): every cell keeps its items, and a task is told apart by its seed as well, so the

@@ -62,6 +62,11 @@ def test_the_script_prints_a_row_per_threshold_and_names_what_is_missing(tmp_pat
     with pytest.raises(SystemExit):
         module.main([str(tmp_path / "nowhere")])
     assert "nowhere/eval_report.json not found" in capsys.readouterr().err
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "eval_report.json").write_text("{")
+    with pytest.raises(SystemExit):
+        module.main([str(tmp_path / "broken")])
+    assert "is not valid JSON" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no 'icl' cells"):
         module.main([folder, "--method", "icl"])
     (tmp_path / "seed0" / "cells" / "small" / "report.json").unlink()
