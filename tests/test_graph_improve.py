@@ -78,6 +78,13 @@ def test_scripted_models_drive_calls_dataset_update_and_evaluation(tmp_path, mod
     run = tmp_path / "run"
     assert json.loads((run / "report.json").read_text())["held_out"] == report["held_out"]
     assert "| information_retrieval | Zorbia | 1 | ok |" in (run / "report.md").read_text()
+    # the report names the optimizer it used: prompted here; refined, its adapter
+    assert report["optimizer_adapter"] is None and "optimizer `fake:optimizer` (prompted: no adapter)" in (run / "report.md").read_text()
+    from graph.improve.report import markdown
+
+    refined = markdown({**report, "optimizer": "fake:optimizer+runs/r/iter1/optimizer/adapter",
+                        "optimizer_adapter": "runs/r/iter1/optimizer/adapter"}, {})
+    assert "(refined: LoRA adapter `runs/r/iter1/optimizer/adapter`)" in refined
     trajectory = json.loads((run / "trajectory.json").read_text())
     assert trajectory["optimizer_replies"][0]["text"] == PLAN and len(trajectory["results"]) == 3
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from graph.context import Context
 from graph.improve.gather import retrieval_k, update_kind
+from llms.factory import parse_spec
 
 
 def api_calls(state: dict) -> list[dict]:
@@ -63,6 +64,7 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "sft_recipe": updated.get("recipe") or (updated.get("set_aside") or {}).get("recipe"),
         "policy": ctx.policy,
         "optimizer": ctx.optimizer,
+        "optimizer_adapter": parse_spec(ctx.optimizer).adapter,  # None: the prompted optimizer; else refine's LoRA
         "api_calls": calls,
         "cost_total": round(sum(c["cost"] for c in calls), 4),
         "cost_rule": "per call: each call costs its API's price (Context.costs), whatever it returns "
@@ -117,7 +119,9 @@ def markdown(rep: dict, evaluation: dict) -> str:
     lines = [f"# Improve run: {rep['task']}", "",
              f"**{o['text'][0].upper() + o['text'][1:]}.**" + (" The updated policy is worse than the original here:"
                                                                " do not use it." if o["verdict"] == "hurt" else ""), "",
-             f"- policy `{rep['policy']}`, optimizer `{rep['optimizer']}`, update **{rep['update']}**"
+             f"- policy `{rep['policy']}`, optimizer `{rep['optimizer']}` "
+             + (f"(refined: LoRA adapter `{rep['optimizer_adapter']}`)" if rep.get("optimizer_adapter") else "(prompted: no adapter)")
+             + f", update **{rep['update']}**"
              + (f" (update=auto: {AUTO_REASON[rep['update']]})" if rep.get("update_setting") == "auto" else "")
              + (f", recipe {Path(rep['sft_recipe']).name}" if rep.get("sft_recipe") not in (None, "default") else ""),
              f"- API calls: {len(rep['api_calls'])}, cost {rep['cost_total']:g} "
