@@ -78,6 +78,21 @@ def test_most_samples_saying_none_is_one_decision_to_anticipate_nothing(tmp_path
             [("information_retrieval", q) for q in questions] + [("information_retrieval", "Zorbia")]
 
 
+def test_an_anticipated_question_ends_where_the_optimizer_ran_on_into_the_next_block(tmp_path, models, fake_tools):
+    from graph.improve.gather import own_text
+
+    assert own_text("what is the capital of usa\n4. Output: <noinput>") == "what is the capital of usa"
+    assert own_text("Write a poem about rain. 4. Output: <noinput> 5. Instruction: x") == "Write a poem about rain."
+    assert own_text("Give 3 reasons, in 2 paragraphs.") == "Give 3 reasons, in 2 paragraphs."
+    optimizer, _, _ = models
+    plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
+    ran_on = "1. Instruction: Which river flows through the city of Velmar?\n1. Output: <noinput>\n2. Instruction: x\n###"
+    optimizer.respond = lambda m: ran_on if "Write one more question" in m[-1]["content"] else plan
+    out = run(tmp_path, anticipate=1, max_calls=6)
+    assert out["report"]["anticipated"] == ["Which river flows through the city of Velmar?"]
+    assert ("information_retrieval", "Which river flows through the city of Velmar?") in fake_tools.calls
+
+
 def test_a_task_without_answers_gets_only_the_optimizers_own_calls(tmp_path, models, fake_tools):
     optimizer, _, _ = models
     routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')

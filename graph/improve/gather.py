@@ -7,6 +7,7 @@ appends its calls to the run's.
 
 from __future__ import annotations
 
+import re
 import time
 
 from langgraph.types import interrupt
@@ -121,6 +122,17 @@ def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]]
     return out
 
 
+# A small model runs on past its block: "... capital of usa\n4. Output: <noinput>" or "... 5. Instruction: ...".
+_NEXT_BLOCK = re.compile(r"(?:\s\d+\.\s*|^\s*|\n\s*)(?:Instruction|Input|Output|Question|Answer)\s*:.*$",
+                         re.DOTALL | re.IGNORECASE)
+
+
+def own_text(instruction: str) -> str:
+    """What the optimizer wrote for one block, up to where it ran on into the next (a numbered
+    ``N. Output:`` / ``N. Instruction:`` marker, or one opening a line), whitespace collapsed."""
+    return " ".join(_NEXT_BLOCK.sub("", instruction).split())
+
+
 def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30, *,
                n: int | None = None, seed: int | None = None, exclude: list[str] = ()) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
@@ -141,8 +153,8 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
                                   temperature=0.8, seed=ctx.seed if seed is None else seed, batch_size=ctx.batch_size,
                                   max_new_tokens=48 if max_words <= 30 else 2 * max_words)
     texts, dropped = [], []
-    for c in cands:
-        text = " ".join(c["instruction"].split())
+    written = [own_text(c["instruction"]) for c in cands]
+    for text in written:
         words = len(text.split())
         if text.casefold().strip(" .") == NOTHING_ANTICIPATED:
             dropped.append((text, "the optimizer anticipated nothing"))
@@ -150,7 +162,7 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
-    nothing = sum(1 for c in cands if " ".join(c["instruction"].split()).casefold().strip(" .") == NOTHING_ANTICIPATED)
+    nothing = sum(1 for text in written if text.casefold().strip(" .") == NOTHING_ANTICIPATED)
     if nothing and 2 * nothing > len(cands):
         # one decision, not the survivors of 3n samples: most samples saying "none" is an optimizer
         # anticipating nothing (what refine teaches where the rule's plan won), so no question is bought
