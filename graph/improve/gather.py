@@ -152,17 +152,16 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
                                   prompt=ctx.prompt(prompt), examples_per_prompt=len(pool),
                                   temperature=0.8, seed=ctx.seed if seed is None else seed, batch_size=ctx.batch_size,
                                   max_new_tokens=48 if max_words <= 30 else 2 * max_words)
-    texts, dropped = [], []
-    written = [own_text(c["instruction"]) for c in cands]
-    for text in written:
+    texts, dropped, nothing = [], [], 0
+    for text in (own_text(c["instruction"]) for c in cands):
         words = len(text.split())
         if text.casefold().strip(" .") == NOTHING_ANTICIPATED:
+            nothing += 1
             dropped.append((text, "the optimizer anticipated nothing"))
         elif not 3 <= words <= max_words or len(text) > ctx.max_arg_chars:
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
         else:
             texts.append(text)
-    nothing = sum(1 for text in written if text.casefold().strip(" .") == NOTHING_ANTICIPATED)
     if nothing and 2 * nothing > len(cands):
         # one decision, not the survivors of 3n samples: most samples saying "none" is an optimizer
         # anticipating nothing (what refine teaches where the rule's plan won), so no question is bought
