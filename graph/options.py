@@ -13,6 +13,7 @@ GATES = ("gain", "no-loss", "off")
 # the checks the gate's instructions carry: the nearest observed instruction's as they are, or the same
 # checks with parameters lm-eval draws afresh (other keywords, letters, counts: as held-out items differ)
 GATE_CHECKS = ("observed", "redrawn")
+ANTICIPATED_CHECKS = ("nearest", "type")
 UPDATES = ("auto", "icl", "icl-knn", "sft")
 # update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
 # icl-knn otherwise; so the settings of either may be set under it

@@ -175,6 +175,27 @@ def test_anticipated_instructions_take_the_checks_of_the_observed_instruction_mo
     assert not {h["instruction"] for h in held} & {r["instruction"] for r in data}
 
 
+def test_anticipated_checks_type_keeps_only_the_checks_every_observed_instruction_carries():
+    """anticipated_checks=type: the nearest observed instruction's second check (its keywords) is
+    neither stated nor verified; nearest (the default) keeps it; observed instructions sharing no
+    check id leave the nearest's whole set. The task's own checks are added either way."""
+    from graph.improve.gather import attach_checks
+
+    json_ = {"id": "detectable_format:json_format", "kwargs": {}}
+    kw = {"id": "keywords:existence", "kwargs": {"keywords": ["compensated", "immigrants"]}}
+    words = {"id": "length_constraints:number_words", "kwargs": {"relation": "less than", "num_words": 80}}
+    observed = {"Describe working abroad in JSON.": [json_, kw], "List three moms in JSON.": [json_]}
+    q = "Describe studying abroad in JSON."
+    nearest = attach_checks([q], observed, [words])
+    typed = attach_checks([q], observed, [words], only_type=True)
+    [(asked_n, checks_n)], [(asked_t, checks_t)] = nearest.items(), typed.items()
+    assert checks_n == [json_, kw, words] and "compensated" in asked_n
+    assert checks_t == [json_, words] and "compensated" not in asked_t and "JSON" in asked_t
+    apart = {"Describe working abroad in JSON.": [json_, kw], "Name a river.": [LOWER]}
+    [(_, checks)] = attach_checks([q], apart, [], only_type=True).items()
+    assert checks == [json_, kw]
+
+
 def test_answers_to_instructions_with_checks_get_checks_max_new_tokens(tmp_path, fake_llm):
     from graph.heldout import original_answers
 

@@ -101,10 +101,13 @@ def checks_for(state: State, instruction: str) -> list[dict]:
             or list(state.get("checks") or []))
 
 
-def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]], shared: list[dict]) -> dict[str, list[dict]]:
+def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]], shared: list[dict], *,
+                  only_type: bool = False) -> dict[str, list[dict]]:
     """On a task whose observed instructions carry checks: each anticipated instruction (written in
     their style) takes the checks of the observed instruction most like it (ROUGE-L), stated after it
     in IFEval's own words where it does not already say them, plus the task's own checks.
+    ``only_type`` (``anticipated_checks=type``): of the nearest's checks, only the ids every usable
+    observed instruction carries (the nearest's whole set where they share none).
     {instruction as it will be asked: its checks}; a set IFEval cannot state in words is not used."""
     from rouge_score import rouge_scorer
 
@@ -113,12 +116,13 @@ def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]]
     usable = {o: c for o, c in observed_checks.items() if state_checks(c) is not None}
     if not usable:
         return {q: list(shared) for q in anticipated} if shared else {}
+    common = set.intersection(*({c.get("id") for c in cs} for cs in usable.values())) if only_type else set()
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     out = {}
     for q in anticipated:
         nearest = max(usable, key=lambda o: scorer.score(o, q)["rougeL"].fmeasure)
-        checks = usable[nearest] + [c for c in shared if c not in usable[nearest]]
-        out[with_checks(q, usable[nearest])] = checks
+        own = [c for c in usable[nearest] if c.get("id") in common] or usable[nearest]
+        out[with_checks(q, own)] = own + [c for c in shared if c not in own]
     return out
 
 
@@ -218,7 +222,8 @@ def analyse(state: State, ctx: Context) -> dict:
             {"questions": [], "generated": 0, "dropped": []}
         out["anticipated"] = found
         if kind == "checks":
-            attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []))
+            attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []),
+                                     only_type=ctx.anticipated_checks == "type")
             out["anticipated"] = {**found, "questions": list(attached), "checks": attached}
     last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
     messages = optimizer_messages(ctx, state.get("description"), state["observed"],
