@@ -196,6 +196,45 @@ def test_anticipated_checks_type_keeps_only_the_checks_every_observed_instructio
     assert checks == [json_, kw]
 
 
+def test_anticipated_checks_type_reaches_the_plan_the_calls_and_the_rows(tmp_path, fake_llm):
+    """The setting, through the graph: with anticipated_checks=type the anticipated instruction is
+    asked and verified with the type both observed instructions carry, not the nearest's word limit."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.improve.graph import builder
+
+    words = {"id": "length_constraints:number_words", "kwargs": {"relation": "less than", "num_words": 8}}
+    observed = ["Describe a cat in lowercase letters only, in fewer than 8 words.", "Name a river in lowercase letters only."]
+    observed_checks = {observed[0]: [LOWER, words], observed[1]: [LOWER]}
+    held = [{"instruction": "Describe a cow in lowercase letters only.", "checks": [LOWER]}]
+    optimizer, policy, judge = fake_llm("optimizer"), fake_llm("policy"), fake_llm("judge")
+
+    def optimizer_reply(messages):
+        if "Write one more instruction" in messages[-1]["content"]:
+            return "1. Instruction: Describe a dog in lowercase letters only, in a few words.\n1. Input:\n<noinput>\n###"
+        return "<api_calls>none</api_calls>"
+
+    optimizer.respond = optimizer_reply
+    policy.respond = lambda m: "the dog runs in the warm sun all day long and sleeps at night by the fire."
+    judge.respond = lambda m: "Quality: 8\nFollowing: 8"
+    asked = {}
+    for mode in ("nearest", "type"):
+        ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge",
+                            run_dir=str(tmp_path / mode), cache_path=str(tmp_path / f"{mode}.sqlite"),
+                            memory_path=str(tmp_path / f"m-{mode}"), verify_samples=2, judge_reading="text",
+                            anticipate=1, update="icl-knn", check_edits=False, anticipated_checks=mode)
+        out = builder.compile(checkpointer=InMemorySaver()).invoke(
+            {"task": "short", "observed": observed, "held_out": held, "observed_checks": observed_checks},
+            {"configurable": {"thread_id": "t"}, "recursion_limit": 100}, context=ctx)
+        [asked[mode]] = out["report"]["anticipated"]
+        data = [json.loads(line) for line in (tmp_path / mode / "dataset.jsonl").read_text().splitlines()]
+        asked[mode + " rows"] = [r["checks"] for r in data if r["instruction"] == asked[mode]]
+    # nearest: the word limit is stated and verified, and the 18-word samples fail it (edits off)
+    assert asked["nearest"].endswith("Answer with less than 8 words.") and asked["nearest rows"] == []
+    assert "less than 8 words" not in asked["type"] and asked["type rows"]
+    assert all(c == [LOWER] for c in asked["type rows"])
+
+
 def test_answers_to_instructions_with_checks_get_checks_max_new_tokens(tmp_path, fake_llm):
     from graph.heldout import original_answers
 
