@@ -13,6 +13,8 @@ GATES = ("gain", "no-loss", "off")
 # the checks the gate's instructions carry: the nearest observed instruction's as they are, or the same
 # checks with parameters lm-eval draws afresh (other keywords, letters, counts: as held-out items differ)
 GATE_CHECKS = ("observed", "redrawn")
+# the checks an anticipated instruction carries on a task with checks: its nearest observed instruction's
+# whole set, or only the check ids every observed instruction carries (the task's instruction type)
 ANTICIPATED_CHECKS = ("nearest", "type")
 UPDATES = ("auto", "icl", "icl-knn", "sft")
 # update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
