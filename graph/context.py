@@ -16,6 +16,7 @@ from graph.agents import DEFAULT_AGENTS, DEFAULT_BASE_PAIRS
 from graph.options import (
     ALWAYS_READ,
     ANTICIPATED_CHECKS,
+    ANTICIPATED_QUERIES,
     CURATION_STEPS,
     DTYPES,
     EXECUTORS,
@@ -77,6 +78,7 @@ class Context:
     max_calls: int = _f(6, describe="Most API calls the optimizer may make in a run.")
     anticipate: int = _f(3, describe="Questions the optimizer writes in the style of the observed instructions, never seeing a held-out item; on tasks whose held-out items carry answers each becomes an information_retrieval call of its plan (0: none).")
     plan_observed: bool = _f(True, describe="On tasks whose held-out items carry answers, the optimizer's plan starts with information_retrieval on each observed instruction (the retrieval rule's plan), then its anticipated questions, then the calls of its own reply.")
+    anticipated_queries: str = _f("calls", choices=ANTICIPATED_QUERIES, also="plan_observed", describe="On tasks whose held-out items carry answers, how the plan buys the optimizer's anticipated questions: calls, each its own information_retrieval call after the observed instructions' (3 observed and 3 anticipated cost 6 a task, the retrieval rule 3); expand, each appended to the query of the observed instruction most like it (ROUGE-L; query expansion), so the plan makes the rule's calls and buys as many passages, drawn toward what the optimizer anticipates (one that would take a query past max_arg_chars is its own call). calls is the default; expand is not measured on validation yet (docs/update-help.md).")
     max_cost: float = _f(12.0, describe="Most total API cost the optimizer may spend in a run (in each round, with rounds > 1).")
     rounds: int = _f(1, describe="Self-improvement rounds: each round the optimizer sees the policy's current answers and the rounds before, buys more data, and the policy is updated on all of it; a round that brings no gain on a validation third of the held-out items ends the run.")
     max_total_cost: float | None = _f(None, describe="Most API cost of all rounds together; None: rounds x max_cost.")

@@ -164,16 +164,21 @@ def anticipated_written(anticipated: dict | None) -> list[str]:
 def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: list[tuple[str, str]],
                kind: str | None) -> list[tuple[str, str]]:
     """The optimizer's plan. On a knowledge task (``kind`` "knowledge": items carry answers) the
-    retrieval rule's calls (each observed instruction), then its anticipated questions; on a task
-    with checks ("checks") verified demonstrations of each observed instruction, then of its
+    retrieval rule's calls (each observed instruction), then its anticipated questions (with
+    ``anticipated_queries=expand``, appended to the rule's queries instead: ``expand_queries``); on a
+    task with checks ("checks") verified demonstrations of each observed instruction, then of its
     anticipated ones; then the calls of its own reply. Elsewhere its own calls only. Repeats are
     dropped; the budget is applied after."""
     api = {"knowledge": "information_retrieval", "checks": "demonstration_generation"}.get(kind or "")
     plan: list[tuple[str, str]] = []
     if api and api in ctx.apis:
-        if ctx.plan_observed:
-            plan += [(api, o) for o in observed]
-        plan += [(api, q) for q in anticipated]
+        if kind == "knowledge" and ctx.plan_observed and ctx.anticipated_queries == "expand" and observed:
+            queries, alone = expand_queries(observed, anticipated, ctx.max_arg_chars)
+            plan += [(api, q) for q in queries + alone]
+        else:
+            if ctx.plan_observed:
+                plan += [(api, o) for o in observed]
+            plan += [(api, q) for q in anticipated]
     seen, out = set(), []
     for name, arg in plan + list(own):
         key = (name, " ".join(arg.split()).casefold())
@@ -181,6 +186,25 @@ def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: l
             seen.add(key)
             out.append((name, arg))
     return out
+
+
+def expand_queries(observed: list[str], anticipated: list[str], max_chars: int) -> tuple[list[str], list[str]]:
+    """Query expansion: each anticipated question appended to the observed instruction most like it
+    (ROUGE-L F; the first on a tie), so a plan of one call per observed instruction retrieves toward
+    what the optimizer anticipates. Returns (one query per observed instruction, in their order;
+    the anticipated questions that would take their query past ``max_chars``, to be asked alone)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    queries, alone = list(observed), []
+    for q in anticipated:
+        i = max(range(len(observed)), key=lambda j: (scorer.score(observed[j], q)["rougeL"].fmeasure, -j))
+        longer = f"{queries[i]} {q}"
+        if len(longer) <= max_chars:
+            queries[i] = longer
+        else:
+            alone.append(q)
+    return queries, alone
 
 
 def anticipates(state: dict) -> bool:

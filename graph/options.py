@@ -16,6 +16,9 @@ GATE_CHECKS = ("observed", "redrawn")
 # the checks an anticipated instruction carries on a task with checks: its nearest observed instruction's
 # whole set, or only the check ids every observed instruction carries (the task's instruction type)
 ANTICIPATED_CHECKS = ("nearest", "type")
+# how a knowledge task's anticipated questions are bought: each as its own information_retrieval call,
+# or appended to the query of the observed instruction most like it (query expansion: the rule's calls)
+ANTICIPATED_QUERIES = ("calls", "expand")
 UPDATES = ("auto", "icl", "icl-knn", "sft")
 # update=auto resolves per task (graph/improve/gather.update_kind): sft where the task carries checks,
 # icl-knn otherwise; so the settings of either may be set under it

@@ -50,6 +50,40 @@ def test_knowledge_task_plan_is_observed_then_anticipated_then_own_and_never_a_h
     assert rep["cost_rule"].startswith("per call")
 
 
+def test_expand_queries_appends_each_anticipated_question_to_its_nearest_observed_one():
+    from graph.optimizer import expand_queries
+
+    observed = ["who wrote the declaration of independence", "when did the berlin wall fall"]
+    queries, alone = expand_queries(observed, ["who signed the declaration of independence first",
+                                               "why did the berlin wall go up"], 500)
+    assert queries == ["who wrote the declaration of independence who signed the declaration of independence first",
+                       "when did the berlin wall fall why did the berlin wall go up"] and alone == []
+    # a question that would take its query past the argument limit is asked alone, not cut
+    queries, alone = expand_queries(observed, ["who signed the declaration of independence first"], 60)
+    assert queries == observed and alone == ["who signed the declaration of independence first"]
+
+
+def test_anticipated_queries_expand_buys_the_rules_calls_drawn_toward_the_anticipated_question(tmp_path, models,
+                                                                                                fake_tools):
+    """anticipated_queries=expand: the anticipated question joins the query of the observed
+    instruction most like it, so the plan costs the retrieval rule's calls (plus its own)."""
+    import pytest
+
+    from graph.options import ConfigError
+
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    out = run(tmp_path, anticipate=1, max_calls=6, anticipated_queries="expand")
+    assert fake_tools.calls == [("information_retrieval", TASK["observed"][0]),
+                                ("information_retrieval", f"{TASK['observed'][1]} Which river flows through the city of Velmar?"),
+                                ("information_retrieval", "Zorbia")]
+    rep = out["report"]
+    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"] and rep["cost_total"] == 3.0
+    assert "appended to the retrieval query" in (tmp_path / "run" / "report.md").read_text()
+    with pytest.raises(ConfigError, match="plan_observed"):  # nothing to append to without the rule's calls
+        Context.build(anticipated_queries="expand", plan_observed=False)
+
+
 def test_an_optimizer_that_anticipates_nothing_buys_the_observed_questions_and_its_own_calls(tmp_path, models,
                                                                                            fake_tools):
     """``none`` (what refine teaches where the rule's plan won) is never a call."""

@@ -72,6 +72,7 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "passages_bought": sum(len(r.get("rows") or []) for r in state.get("results") or []
                                if r.get("status") == "ok" and r.get("tool") == "information_retrieval"),
         "anticipated": (state.get("anticipated") or {}).get("questions") or [],
+        "anticipated_queries": ctx.anticipated_queries,
         "copied_calls_rejected": sum(len(p.get("copied") or []) for p in parse_log),
         "coverage": {k: v for k, v in (evaluation.get("coverage") or {}).items() if k != "per_item"} or None,
         "budget": {"max_calls": ctx.max_calls, "max_cost": ctx.max_cost},
@@ -131,7 +132,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
              *([f"- update: {up['note']}"] if (up := rep.get("updated_policy") or {}).get("note") and "set_aside" not in up
                else []),
              f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
-             *([f"- anticipated instructions (the optimizer's; on a knowledge task each is an information_retrieval call, "
+             *([f"- anticipated instructions (the optimizer's; on a knowledge task each is "
+                f"{'appended to the retrieval query of the observed instruction most like it' if rep.get('anticipated_queries') == 'expand' else 'an information_retrieval call'}, "
                 f"on a task with checks a verified demonstration_generation call): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
              *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
