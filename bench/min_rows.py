@@ -27,16 +27,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def trained_rows(cell: dict) -> int | None:
-    """The number of curated rows the cell's update trained a LoRA adapter on, or None when it trained
-    none (no SFT update, no rows, or already skipped)."""
+def cell_report(cell: dict) -> dict | None:
+    """The report.json of a harness cell's run (None where the cell has no run folder)."""
     run_dir = cell.get("run_dir")
     if not run_dir:
         return None
     path = Path(run_dir) / "report.json"
     if not path.exists():
         raise SystemExit(f"{path} not found: the cell's run folder is gone; run that evaluation again")
-    rep = json.loads(path.read_text())
+    return json.loads(path.read_text())
+
+
+def as_original(cell: dict) -> None:
+    """The cell as it reads when its update is not made: each item's updated outcome is the
+    original's (``passed`` is ``[updated, original]``), every item a tie."""
+    for item in cell["items"]:
+        if item.get("passed") is not None:
+            item["passed"] = [item["passed"][1], item["passed"][1]]
+        item["winner"] = "tie"
+    cell["outcome"] = "no change"
+
+
+def trained_rows(cell: dict) -> int | None:
+    """The number of curated rows the cell's update trained a LoRA adapter on, or None when it trained
+    none (no SFT update, no rows, or already skipped)."""
+    rep = cell_report(cell)
+    if rep is None:
+        return None
     updated = rep.get("updated_policy") or {}
     if rep.get("update") != "sft" or not updated.get("adapter"):
         return None
@@ -56,11 +73,7 @@ def without_small_updates(report: dict, threshold: int, method: str) -> tuple[di
             continue
         won, lost = gained_lost(cell["items"])
         changed.append({"task": cell["task"], "seed": cell.get("seed", 0), "rows": rows, "gained": won, "lost": lost})
-        for item in cell["items"]:
-            if item.get("passed") is not None:
-                item["passed"] = [item["passed"][1], item["passed"][1]]
-            item["winner"] = "tie"
-        cell["outcome"] = "no change"
+        as_original(cell)
     return out, changed
 
 
@@ -72,11 +85,19 @@ def gained_lost(items: list[dict]) -> tuple[int, int]:
 def table(reports: list[dict], thresholds: list[int], method: str, seed: int = 0) -> list[dict]:
     """One row per threshold: gain, its interval, gained / lost, the tasks losing more than one item,
     and the cells the threshold changed."""
+    return [{"threshold": n, **row} for n, row in zip(thresholds, pooled_rows(
+        reports, [lambda r, n=n: without_small_updates(r, n, method) for n in thresholds], method, seed=seed))]
+
+
+def pooled_rows(reports: list[dict], variants: list, method: str, seed: int = 0) -> list[dict]:
+    """Per variant (a function of one report returning it as the variant would read, and the cells it
+    changed): the runs pooled, and the method's gain, interval, gained / lost, items, the tasks losing
+    more than one item, and the changed cells."""
     from graph import harness
 
     rows = []
-    for n in thresholds:
-        pairs = [without_small_updates(r, n, method) for r in reports]
+    for variant in variants:
+        pairs = [variant(r) for r in reports]
         pooled = harness.pool([p[0] for p in pairs], seed=seed)
         row = next((m for m in pooled["methods"] if m["method"] == method), None)
         if row is None:
@@ -84,7 +105,7 @@ def table(reports: list[dict], thresholds: list[int], method: str, seed: int = 0
                              f"{sorted({m['method'] for m in pooled['methods']})}")
         cells = [c for c in pooled["cells_detail"] if c["method"] == method]
         per_task = [(c["task"], *gained_lost(c["items"])) for c in cells]
-        rows.append({"threshold": n, "gain": row.get("accuracy_gain"), "ci": row.get("accuracy_gain_ci"),
+        rows.append({"gain": row.get("accuracy_gain"), "ci": row.get("accuracy_gain_ci"),
                      "gained": sum(w for _, w, _ in per_task), "lost": sum(l for _, _, l in per_task),
                      "items": sum(len(c["items"]) for c in cells),
                      "tasks_losing_2": [t for t, _, l in per_task if l > 1],

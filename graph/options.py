@@ -8,8 +8,9 @@ from records.errors import AdsError
 CURATION_STEPS = ("dedupe", "verify", "grounded", "judge", "isheep", "perplexity", "ifd", "star", "relevance", "format")
 GROUNDING = ("auto", "on", "off")
 # improve's gate on a task with checks (graph/improve/gate.py): keep the update only if it passes more
-# (gain) or no fewer (no-loss) of the gate's instructions than the policy it updates; off: always keep it
-GATES = ("gain", "no-loss", "off")
+# (gain) or no fewer (no-loss) of the gate's instructions than the policy it updates; strict: more, and
+# none failed that the policy before it passed; off: always keep it
+GATES = ("gain", "strict", "no-loss", "off")
 # the checks the gate's instructions carry: the nearest observed instruction's as they are, or the same
 # checks with parameters lm-eval draws afresh (other keywords, letters, counts: as held-out items differ)
 GATE_CHECKS = ("observed", "redrawn")

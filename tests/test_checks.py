@@ -311,6 +311,8 @@ def test_under_update_auto_the_settings_of_icl_knn_are_accepted_and_kept_by_vari
     ("the animal sleeps in the warm sun.", "gain", True, "redrawn", 0),    # (lowercase has no parameter to redraw)
     ("The Animal Sleeps In The Sun.", "gain", False, "observed", 0),       # no more: set aside, the policy left as it was
     ("The Animal Sleeps In The Sun.", "no-loss", True, "observed", 0),     # no fewer: kept
+    ("the animal sleeps in the warm sun.", "strict", True, "observed", 0),  # more, and none failed that passed: kept
+    ("The Animal Sleeps In The Sun.", "strict", False, "observed", 0),     # no more: set aside
     ("The Animal Sleeps In The Sun.", "off", True, "observed", 0),         # not asked: kept, no gate instruction written
     ("the animal sleeps in the warm sun.", "gain", False, "observed", 100),  # too few rows: never trained, nothing to gate
 ])
@@ -389,6 +391,19 @@ def test_the_gate_keeps_an_update_only_if_it_passes_more_of_the_runs_own_new_ins
         assert updated["policy"] == "fake:policy" and updated["set_aside"]["policy"] == trained.spec
         assert (rep["accuracy"]["gained"], rep["accuracy"]["lost"]) == (0, 0)
         assert "the policy is left as it was" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_gate_rules_strict_sets_aside_an_update_that_breaks_what_the_policy_passed():
+    """(updated passed, original passed, lost) -> kept, per gate: 6 of 8 against 5 with one lost is
+    a gain that strict sets aside (IFEval test, seed 2, highlighted sections: 2 gained / 3 lost)."""
+    from graph.improve.gate import keeps
+
+    cases = {(6, 5, 1): {"gain": True, "strict": False, "no-loss": True},
+             (1, 0, 0): {"gain": True, "strict": True, "no-loss": True},
+             (4, 4, 0): {"gain": False, "strict": False, "no-loss": True},
+             (3, 4, 2): {"gain": False, "strict": False, "no-loss": False}}
+    for (up, orig, lost), want in cases.items():
+        assert {g: keeps(g, up, orig, lost) for g in want} == want, (up, orig, lost)
 
 
 def test_redrawn_gate_checks_ask_the_same_constraint_with_other_parameters_and_keep_the_tasks_own():

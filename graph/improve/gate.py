@@ -9,8 +9,9 @@ writes ``Context.gate_items`` new instructions in the style of the observed ones
 with another seed, kept clear of every instruction the run bought or trained on), each takes the
 checks of its nearest observed instruction, and the policy before and after the update answers
 them as held-out items are answered (greedy, ``checks_max_new_tokens``), scored by the checks.
-``gate=gain`` keeps the update only if it passes more of them, ``no-loss`` only if it passes no
-fewer, ``off`` always. Each instruction carries its observed instruction's checks as they are
+``gate=gain`` keeps the update only if it passes more of them, ``strict`` only if it passes more
+and fails none that the policy before it passed, ``no-loss`` only if it passes no fewer, ``off``
+always. Each instruction carries its observed instruction's checks as they are
 (``gate_checks=observed``), or with the parameters redrawn (``redrawn``: other keywords, letters,
 counts), since the update's rows were verified on the observed ones, and a gate that asks them again
 measures what the rows taught for those parameters (IFEval test, seed 0, keywords existence: gate 0 ->
@@ -79,6 +80,14 @@ def redrawn(question: str, checks: list[dict], shared: list[dict], *, seed: int)
     return with_checks(text, [c for c in fresh if c not in shared]), fresh
 
 
+def keeps(gate: str, updated_passed: int, original_passed: int, lost: int) -> bool:
+    """Whether ``gate`` keeps an update that passed ``updated_passed`` of the gate's instructions where
+    the policy before it passed ``original_passed``, failing ``lost`` of those the policy passed."""
+    if gate == "strict":
+        return updated_passed > original_passed and lost == 0
+    return updated_passed > original_passed if gate == "gain" else updated_passed >= original_passed
+
+
 def set_aside(ctx: Context, updated: dict, record: dict) -> dict:
     """The policy the run started from, in the update's shape (no rows, no context, no adapter), with
     the update it replaces and the gate's record."""
@@ -105,7 +114,7 @@ def gate_update(ctx: Context, state: State, updated: dict) -> tuple[dict, dict]:
     m = measure(ctx, items, updated)
     acc = m["accuracy"]  # every gate item carries checks: all are verified
     up, orig = round(acc["updated"] * acc["n"]), round(acc["original"] * acc["n"])
-    keep = up > orig if ctx.gate == "gain" else up >= orig
+    keep = keeps(ctx.gate, up, orig, acc["lost"])
     passed = [r.get("passed") or (False, False) for r in m["records"]]
     record.update(original_passed=orig, updated_passed=up, gained=acc["gained"], lost=acc["lost"], kept=keep,
                   reason=f"{up} of {len(items)} passed after the update, {orig} before: "
