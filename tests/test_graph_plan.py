@@ -118,6 +118,7 @@ def test_an_anticipated_question_ends_where_the_optimizer_ran_on_into_the_next_b
     assert own_text("what is the capital of usa\n4. Output: <noinput>") == "what is the capital of usa"
     assert own_text("Write a poem about rain. 4. Output: <noinput> 5. Instruction: x") == "Write a poem about rain."
     assert own_text("Give 3 reasons, in 2 paragraphs.") == "Give 3 reasons, in 2 paragraphs."
+    assert own_text("4. Input: <noinput>") == ""  # only the next block's marker (NQ validation, seed 0): nothing
     optimizer, _, _ = models
     plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
     ran_on = "1. Instruction: Which river flows through the city of Velmar?\n1. Output: <noinput>\n2. Instruction: x\n###"

@@ -126,8 +126,9 @@ def attach_checks(anticipated: list[str], observed_checks: dict[str, list[dict]]
     return out
 
 
-# A small model runs on past its block: "... capital of usa\n4. Output: <noinput>" or "... 5. Instruction: ...".
-_NEXT_BLOCK = re.compile(r"(?:\s\d+\.\s*|^\s*|\n\s*)(?:Instruction|Input|Output|Question|Answer)\s*:.*$",
+# A small model runs on past its block: "... capital of usa\n4. Output: <noinput>" or "... 5. Instruction: ...";
+# or writes nothing but the next block's marker ("4. Input: <noinput>"), which leaves nothing of its own.
+_NEXT_BLOCK = re.compile(r"(?:\s\d+\.\s*|^\s*\d+\.\s*|^\s*|\n\s*)(?:Instruction|Input|Output|Question|Answer)\s*:.*$",
                          re.DOTALL | re.IGNORECASE)
 
 
