@@ -66,6 +66,8 @@ def check(ctx: Context) -> Context:
                  "demonstrations_per_call", "bm25_candidates", "max_arg_chars", "judge_max_new_tokens"):
         if getattr(ctx, name) is not None and getattr(ctx, name) < (0 if name == "max_calls" else 1):
             raise ConfigError(f"{name} must be {'>= 0' if name == 'max_calls' else '>= 1'}, not {getattr(ctx, name)}")
+    if ctx.passage_budget is not None and ctx.passage_budget < 0:
+        raise ConfigError(f"passage_budget must be >= 0 (0: off), not {ctx.passage_budget}")
     if ctx.rounds < 1:
         raise ConfigError(f"rounds must be >= 1, not {ctx.rounds}")
     if ctx.rounds == 1 and (ctx.max_total_cost is not None or ctx.round_sft != "continue" or not ctx.stop_without_gain):

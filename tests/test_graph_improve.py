@@ -448,7 +448,8 @@ def test_retrieval_breadth_is_auto_300_where_held_out_items_carry_answers_else_1
     models[0].respond = lambda m: PLAN
     knowledge = builder.compile().invoke(TASK, context=context(tmp_path / "a"))["report"]
     assert fake_tools.retrieval_k == [300, 300]
-    assert "returns 300 passage(s) a call" in knowledge["cost_rule"] and knowledge["passages_bought"] == 2
+    # the rule's passages (2 observed x 300) over the plan's 2 retrieval calls: 300 each, a cost per passage
+    assert "split over its retrieval calls: 300, 300" in knowledge["cost_rule"] and knowledge["passages_bought"] == 2
     no_answers = {**TASK, "held_out": [h["instruction"] for h in TASK["held_out"]]}
     judged = builder.compile().invoke(no_answers, context=context(tmp_path / "b", judge_mode="pairwise"))["report"]
     assert fake_tools.retrieval_k[2:] == [10, 10] and "returns 10 passage(s) a call" in judged["cost_rule"]

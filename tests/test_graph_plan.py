@@ -46,8 +46,22 @@ def test_knowledge_task_plan_is_observed_then_anticipated_then_own_and_never_a_h
     asked = " ".join(m["content"] for msgs in optimizer.history for m in msgs)
     assert not any(h in asked for h in held)  # ... nor shown to the optimizer
     rep = out["report"]
-    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"] and rep["cost_total"] == 4.0
-    assert rep["cost_rule"].startswith("per call")
+    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"]
+    # the rule's passages (2 observed x 300), spread over the plan's 4 retrieval calls, cost per passage
+    assert fake_tools.retrieval_k == [150] * 4 and rep["passage_budget"] == 600 and rep["cost_total"] == 2.0
+    assert rep["cost_rule"].startswith("per passage") and "150, 150, 150, 150" in rep["cost_rule"]
+    assert [c["cost"] for c in rep["api_calls"]] == [0.5] * 4
+
+
+def test_passage_budget_zero_is_the_per_call_rule_and_a_set_budget_is_split_with_its_remainder_dropped(
+        tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    rep = run(tmp_path / "a", anticipate=1, max_calls=6, passage_budget=0)["report"]
+    assert fake_tools.retrieval_k == [300] * 4 and rep["cost_total"] == 4.0 and rep["cost_rule"].startswith("per call")
+    assert rep["passage_budget"] is None
+    rep = run(tmp_path / "b", anticipate=0, max_calls=6, passage_budget=100)["report"]  # 3 calls: 33 each
+    assert fake_tools.retrieval_k[4:] == [33] * 3 and rep["cost_total"] == 0.33  # 3 x 33 / 300
 
 
 def test_expand_queries_appends_each_anticipated_question_to_its_nearest_observed_one():
@@ -78,7 +92,7 @@ def test_anticipated_queries_expand_buys_the_rules_calls_drawn_toward_the_antici
                                 ("information_retrieval", f"{TASK['observed'][1]} Which river flows through the city of Velmar?"),
                                 ("information_retrieval", "Zorbia")]
     rep = out["report"]
-    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"] and rep["cost_total"] == 3.0
+    assert rep["anticipated"] == ["Which river flows through the city of Velmar?"] and rep["cost_total"] == 2.0
     assert "appended to the retrieval query" in (tmp_path / "run" / "report.md").read_text()
     with pytest.raises(ConfigError, match="plan_observed"):  # nothing to append to without the rule's calls
         Context.build(anticipated_queries="expand", plan_observed=False)
@@ -92,7 +106,7 @@ def test_an_optimizer_that_anticipates_nothing_buys_the_observed_questions_and_i
     optimizer.respond = lambda m: "1. Instruction: none\n1. Input:\n<noinput>\n###" if "Write one more question" in m[-1]["content"] else plan
     out = run(tmp_path, anticipate=1, max_calls=6)
     assert fake_tools.calls == [("information_retrieval", o) for o in TASK["observed"]] + [("information_retrieval", "Zorbia")]
-    assert out["report"]["anticipated"] == [] and out["report"]["cost_total"] == 3.0
+    assert out["report"]["anticipated"] == [] and out["report"]["cost_total"] == 2.0  # 600 passages over 3 calls
 
 
 def test_most_samples_saying_none_is_one_decision_to_anticipate_nothing(tmp_path, models, fake_tools):

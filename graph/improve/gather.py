@@ -59,6 +59,40 @@ def retrieval_k(ctx: Context, state: State) -> int:
     return passages_per_call(ctx, knowledge=knowledge)
 
 
+def passage_budget(ctx: Context, state: State) -> int:
+    """Passages this run's retrieval calls share (0: none, each call returns ``retrieval_k``):
+    ``Context.passage_budget``, whose auto value on a knowledge task is the retrieval rule's
+    passages (one call of ``retrieval_k`` per observed instruction)."""
+    if ctx.passage_budget is not None:
+        return ctx.passage_budget
+    knowledge = update_kind(ctx, state) == "icl-knn" and items_carry_answers(state.get("held_out") or [])
+    return len(state.get("observed") or []) * retrieval_k(ctx, state) if knowledge else 0
+
+
+def split_passages(ctx: Context, state: State, calls: list[dict]) -> list[dict]:
+    """The planned calls with the passage budget spread evenly over their retrieval calls: each
+    gets ``k`` (passages it returns) and a cost per passage (its price x k / retrieval_k)."""
+    budget = passage_budget(ctx, state)
+    n = sum(c["name"] == "information_retrieval" for c in calls)
+    if not budget or not n:
+        return calls
+    k, breadth = max(1, budget // n), retrieval_k(ctx, state)
+    price = float(ctx.costs.get("information_retrieval", 1.0))
+    return [{**c, "k": k, "cost": price * k / breadth} if c["name"] == "information_retrieval" else c
+            for c in calls]
+
+
+def cost_rule(ctx: Context, state: State) -> str:
+    """The cost rule of this run, in words (the report states it)."""
+    calls = [c for c in state.get("calls") or [] if c["name"] == "information_retrieval" and "k" in c]
+    if passage_budget(ctx, state) and calls:
+        return (f"per passage: an information_retrieval call costs its price x its passages / {retrieval_k(ctx, state)} "
+                f"(the run's {passage_budget(ctx, state)} passages split over its retrieval calls: "
+                f"{', '.join(str(c['k']) for c in calls)}); other calls cost their API's price (Context.costs)")
+    return ("per call: each call costs its API's price (Context.costs), whatever it returns "
+            f"(information_retrieval returns {retrieval_k(ctx, state)} passage(s) a call)")
+
+
 def task_checks(state: State) -> list[dict]:
     """Every check the task's answers must pass (its own, and those of its observed instructions)."""
     out = list(state.get("checks") or [])
@@ -273,7 +307,7 @@ def parse(state: State, ctx: Context) -> dict:
         fresh = [c for c in own if c not in repeated]
         calls, dropped = within_budget(fresh, ctx.costs, ctx.max_calls, room)
         tag = {"round": r} if ctx.rounds > 1 else {}
-        calls = [{**c, "index": c["index"] + len(before), **tag} for c in calls]
+        calls = split_passages(ctx, state, [{**c, "index": c["index"] + len(before), **tag} for c in calls])
         dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)), "reason": "bought in an earlier round"}
                     for n, a in own if (n, a) in repeated]
         dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)),
@@ -329,7 +363,9 @@ def run_tools(state: State, ctx: Context) -> dict:
                              "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
     if action == "skip":
         return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
-    if call["name"] == "information_retrieval" and ctx.retrieval_k is None:  # auto: breadth where items carry answers
+    if call["name"] == "information_retrieval" and "k" in call:  # its share of the run's passage budget
+        ctx = ctx.variant(retrieval_k=call["k"])
+    elif call["name"] == "information_retrieval" and ctx.retrieval_k is None:  # auto: breadth where items carry answers
         ctx = ctx.variant(retrieval_k=retrieval_k(ctx, state))
     try:
         checks = checks_for(state, arg) if call["name"] == "demonstration_generation" else []
@@ -338,6 +374,8 @@ def run_tools(state: State, ctx: Context) -> dict:
         result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
                   "error": f"{type(e).__name__}: {e}"}
     result = {**result, **base, "status": "error" if result.get("error") else "ok"}
+    if "k" in call and result.get("cost"):  # per passage: the price of its share (an error costs what it did)
+        result["cost"] = call["cost"]
     result.setdefault("latency_s", round(time.perf_counter() - t0, 3))
     return {"results": [result]}
 

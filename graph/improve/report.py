@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import Context
-from graph.improve.gather import retrieval_k, update_kind
+from graph.improve.gather import cost_rule, passage_budget, update_kind
 from llms.factory import parse_spec
 
 
@@ -67,8 +67,8 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "optimizer_adapter": parse_spec(ctx.optimizer).adapter,  # None: the prompted optimizer; else refine's LoRA
         "api_calls": calls,
         "cost_total": round(sum(c["cost"] for c in calls), 4),
-        "cost_rule": "per call: each call costs its API's price (Context.costs), whatever it returns "
-                     f"(information_retrieval returns {retrieval_k(ctx, state)} passage(s) a call)",
+        "cost_rule": cost_rule(ctx, state),
+        "passage_budget": passage_budget(ctx, state) or None,
         "passages_bought": sum(len(r.get("rows") or []) for r in state.get("results") or []
                                if r.get("status") == "ok" and r.get("tool") == "information_retrieval"),
         "anticipated": (state.get("anticipated") or {}).get("questions") or [],
