@@ -75,3 +75,46 @@ def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_p
     bought = sum(len(search(ensure_corpus(ctx.corpus), q, k=450, candidates=ctx.bm25_candidates)) for q in ("Jupiter", "Mars"))
     assert out["report"]["passages_bought"] == bought > 20 and "retrieval calls: 450, 450" in out["report"]["cost_rule"]
     assert out["report"]["cost_total"] == 3.0
+
+
+def test_a_copied_example_call_is_rejected_and_the_real_optimizer_asked_again(smollm, corpus, tmp_path, monkeypatch):
+    """The optimizer's first reply copies an example call of its real prompt (what SmolLM2 did on
+    tasks unrelated to sport); the copy is not bought and the real model is asked again, told which
+    calls it copied."""
+    import graph.improve.gather as gather
+    import llms
+    from graph.nodes import load_model
+    from tools.parse import parse_api_calls
+
+    ctx = Context(run_dir=str(tmp_path / "run"), cache_path=str(tmp_path / "c.sqlite"), memory_path=str(tmp_path / "m"),
+                  eval_max_new_tokens=16, max_new_tokens=96, anticipate=0, plan_observed=False, max_calls=2,
+                  curation=["dedupe"])
+    name, arg = parse_api_calls(ctx.prompt("OPTIMIZER_EXAMPLE_A_REPLY")).calls[1]  # "Leg before wicket"
+    copied = f"The task needs facts.\n<api_calls><api>{name}(\"{arg}\")</api></api_calls>"
+    asked = []
+
+    class FirstReplyCopies:  # the real optimizer, whose first planning reply is the copy
+        def __init__(self, real):
+            self.real = real
+
+        def generate(self, prompts, params=None, **kw):
+            asked.append(prompts[0][-1]["content"])
+            if len(asked) == 1:
+                return [[llms.Generation(text=copied)]]
+            return self.real.generate(prompts, params, **kw)
+
+    def loader(c, spec):
+        model = load_model(c, spec)
+        return FirstReplyCopies(model) if spec == c.optimizer else model
+
+    monkeypatch.setattr(gather, "load_model", loader)
+    task = load_task("tasks/planets.yaml", max_held_out=2)
+    app, config = builder.compile(checkpointer=InMemorySaver()), {"configurable": {"thread_id": "t"}, "recursion_limit": 60}
+    report = app.invoke(task, config, context=ctx)["report"]
+    out = app.get_state(config).values
+    log = out["parse_log"]
+    assert log[0]["copied"] == [[name, arg]] and log[0]["retry"]
+    assert len(asked) >= 2 and "copied the example's calls" in asked[1] and arg in asked[1]
+    assert out["optimizer_replies"][1]["text"].strip() and out["optimizer_replies"][1]["text"] != copied  # the real model
+    assert report["copied_calls_rejected"] >= 1
+    assert (name, arg) not in {(r["tool"], r["arg"]) for r in out.get("results") or []}  # never bought
