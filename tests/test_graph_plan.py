@@ -62,6 +62,9 @@ def test_passage_budget_zero_is_the_per_call_rule_and_a_set_budget_is_split_with
     assert rep["passage_budget"] is None
     rep = run(tmp_path / "b", anticipate=0, max_calls=6, passage_budget=100)["report"]  # 3 calls: 33 each
     assert fake_tools.retrieval_k[4:] == [33] * 3 and rep["cost_total"] == 0.33  # 3 x 33 / 300
+    # a plan of fewer calls than the rule buys less, never more than retrieval_k a call
+    rep = run(tmp_path / "c", anticipate=0, plan_observed=False, max_calls=6)["report"]
+    assert fake_tools.retrieval_k[7:] == [300] and rep["cost_total"] == 1.0 and rep["passage_budget"] == 600
 
 
 def test_expand_queries_appends_each_anticipated_question_to_its_nearest_observed_one():

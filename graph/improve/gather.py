@@ -71,12 +71,14 @@ def passage_budget(ctx: Context, state: State) -> int:
 
 def split_passages(ctx: Context, state: State, calls: list[dict]) -> list[dict]:
     """The planned calls with the passage budget spread evenly over their retrieval calls: each
-    gets ``k`` (passages it returns) and a cost per passage (its price x k / retrieval_k)."""
+    gets ``k`` (passages it returns: its share, at most ``retrieval_k``, so a plan of fewer calls
+    than the rule buys less) and a cost per passage (its price x k / retrieval_k)."""
     budget = passage_budget(ctx, state)
     n = sum(c["name"] == "information_retrieval" for c in calls)
     if not budget or not n:
         return calls
-    k, breadth = max(1, budget // n), retrieval_k(ctx, state)
+    breadth = retrieval_k(ctx, state)
+    k = max(1, min(breadth, budget // n))
     price = float(ctx.costs.get("information_retrieval", 1.0))
     return [{**c, "k": k, "cost": price * k / breadth} if c["name"] == "information_retrieval" else c
             for c in calls]
