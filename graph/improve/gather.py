@@ -55,8 +55,13 @@ def retrieval_k(ctx: Context, state: State) -> int:
     would train for hours on a CPU and ``icl`` packs only what fits its budget)."""
     from tools.retrieval import passages_per_call
 
-    knowledge = update_kind(ctx, state) == "icl-knn" and items_carry_answers(state.get("held_out") or [])
-    return passages_per_call(ctx, knowledge=knowledge)
+    return passages_per_call(ctx, knowledge=knowledge_update(ctx, state))
+
+
+def knowledge_update(ctx: Context, state: State) -> bool:
+    """Whether this run is a knowledge task under icl-knn (held-out items carry answers): where the
+    breadth and the passage budget have their knowledge auto values."""
+    return update_kind(ctx, state) == "icl-knn" and items_carry_answers(state.get("held_out") or [])
 
 
 def passage_budget(ctx: Context, state: State) -> int:
@@ -65,8 +70,7 @@ def passage_budget(ctx: Context, state: State) -> int:
     passages (one call of ``retrieval_k`` per observed instruction)."""
     if ctx.passage_budget is not None:
         return ctx.passage_budget
-    knowledge = update_kind(ctx, state) == "icl-knn" and items_carry_answers(state.get("held_out") or [])
-    return len(state.get("observed") or []) * retrieval_k(ctx, state) if knowledge else 0
+    return len(state.get("observed") or []) * retrieval_k(ctx, state) if knowledge_update(ctx, state) else 0
 
 
 def split_passages(ctx: Context, state: State, calls: list[dict]) -> list[dict]:
@@ -87,9 +91,10 @@ def split_passages(ctx: Context, state: State, calls: list[dict]) -> list[dict]:
 def cost_rule(ctx: Context, state: State) -> str:
     """The cost rule of this run, in words (the report states it)."""
     calls = [c for c in state.get("calls") or [] if c["name"] == "information_retrieval" and "k" in c]
-    if passage_budget(ctx, state) and calls:
+    budget = passage_budget(ctx, state)
+    if budget and calls:
         return (f"per passage: an information_retrieval call costs its price x its passages / {retrieval_k(ctx, state)} "
-                f"(the run's {passage_budget(ctx, state)} passages split over its retrieval calls: "
+                f"(the run's {budget} passages split over its retrieval calls: "
                 f"{', '.join(str(c['k']) for c in calls)}); other calls cost their API's price (Context.costs)")
     return ("per call: each call costs its API's price (Context.costs), whatever it returns "
             f"(information_retrieval returns {retrieval_k(ctx, state)} passage(s) a call)")
