@@ -70,7 +70,11 @@ def passage_budget(ctx: Context, state: State) -> int:
     passages (one call of ``retrieval_k`` per observed instruction)."""
     if ctx.passage_budget is not None:
         return ctx.passage_budget
-    return len(state.get("observed") or []) * retrieval_k(ctx, state) if knowledge_update(ctx, state) else 0
+    if not knowledge_update(ctx, state):
+        return 0
+    from tools.retrieval import passages_per_call
+
+    return len(state.get("observed") or []) * passages_per_call(ctx, knowledge=True)
 
 
 def split_passages(ctx: Context, state: State, calls: list[dict]) -> list[dict]:
