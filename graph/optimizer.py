@@ -17,11 +17,12 @@ def example_names(ctx: Context) -> tuple[str, str]:
 def optimizer_messages(ctx: Context, description: str | None, observed: list[str],
                        retry_error: str | None = None, competence: list[dict] | None = None,
                        history: list[dict] | None = None, copied: list[str] | None = None,
-                       checks: list[str] | None = None) -> list[dict]:
+                       checks: list[str] | None = None, prices: dict | None = None) -> list[dict]:
     """The optimizer's chat. The task's name is never shown (a file name was copied as a query);
     its description is, when it has one. In a run of several rounds the task turn also shows the
-    policy's current answers to the observed instructions (``competence``) and the rounds so far."""
-    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs, ctx.apis), max_calls=ctx.max_calls,
+    policy's current answers to the observed instructions (``competence``) and the rounds so far.
+    ``prices``: an API's price in words where this run does not price it per call (``api_lines``)."""
+    system = ctx.prompt("OPTIMIZER_SYSTEM").format(apis=api_lines(ctx.costs, ctx.apis, prices), max_calls=ctx.max_calls,
                                                    max_cost=ctx.max_cost)
     ask = ctx.prompt("OPTIMIZER_TASK").format(
         description=description or ctx.prompt("OPTIMIZER_NO_DESCRIPTION"),

@@ -40,6 +40,10 @@ from records.errors import AdsError
 GRAPHS = {"improve": "graph.improve.graph", "evaluate": "graph.evaluate.graph", "star-agents": "graph.star_agents.graph",
           "self-improve": "graph.self_improve.graph", "refine": "graph.refine.graph"}
 
+# The keys of a loaded task (graph.tasks.load) an improve run takes as input: evaluate's cells and
+# refine's trajectories pass the same, so each is the improve run a user gets on that task.
+TASK_INPUTS = ("task", "observed", "held_out", "description", "category", "checks", "observed_checks")
+
 OnUpdate = Callable[[str, dict], None]
 OnInterrupt = Callable[[Any], Any]
 

@@ -67,6 +67,30 @@ def test_passage_budget_zero_is_the_per_call_rule_and_a_set_budget_is_split_with
     assert fake_tools.retrieval_k[7:] == [300] and rep["cost_total"] == 1.0 and rep["passage_budget"] == 600
 
 
+def test_the_optimizer_reads_retrievals_price_as_the_run_charges_it_and_refine_records_that_chat(tmp_path, models,
+                                                                                                  fake_tools):
+    from graph.improve.gather import optimizer_chat
+
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+
+    def planning_chat():
+        return [m for m in optimizer.history if "APIs (each call costs" in m[0]["content"]][-1]
+
+    out = run(tmp_path / "a", anticipate=1, max_calls=6)  # the rule's 600 passages, 2 x 300 at price 1
+    asked = planning_chat()
+    assert ('information_retrieval("query") [cost 2 in all, however many calls: this run\'s information_retrieval '
+            'calls share 600 passages between them]:') in asked[0]["content"]
+    assert out["report"]["cost_total"] == 2.0  # what the prompt said the retrievals would cost
+    assert "demonstration_generation(\"topic\") [cost 2]:" in asked[0]["content"]  # other APIs: per call
+    ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge",
+                        run_dir=str(tmp_path / "a" / "run"), anticipate=1, max_calls=6, judge_reading="text")
+    assert optimizer_chat(ctx, {**TASK, "held_out": TASK["held_out"]}) == asked  # one rendering of the chat
+    out = run(tmp_path / "b", anticipate=1, max_calls=6, passage_budget=0)  # the paper's per-call rule
+    assert 'information_retrieval("query") [cost 1]:' in planning_chat()[0]["content"]
+    assert out["report"]["cost_total"] == 4.0
+
+
 def test_expand_queries_appends_each_anticipated_question_to_its_nearest_observed_one():
     from graph.optimizer import expand_queries
 

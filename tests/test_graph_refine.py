@@ -202,6 +202,11 @@ def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, f
     traj = [t for ts in RunStore(tmp_path / "runs.sqlite").snapshot(thread).values["rewarded"].values() for t in ts]
     by_kind = {t["kind"]: t["anticipated"] for t in traj}
     assert by_kind["sample:0"] == [useful] and by_kind["sample:1"] == [useless]
+    # what the optimizer is trained on is the chat its reply answered, the run's shared retrieval price in it
+    asked = fake_llm("optimizer").history
+    for t in traj:
+        if t["kind"].startswith("sample"):
+            assert t["messages"] in asked and "in all, however many calls" in t["messages"][0]["content"]
     # the rule's plan anticipates nothing; the other defaults' plans are not the optimizer's choice
     assert by_kind["default:retrieval"] == [] and by_kind["default:qa"] is None and by_kind["default:demonstrations"] is None
     rows = trained[0]
@@ -222,3 +227,22 @@ def test_the_report_shows_no_rows_where_an_iteration_trained_nothing():
                                                                                         "anticipation_rows": 3}],
                      "optimizers": ["fake:optimizer"]})
     assert "| 0 | rejection sampling | 10 | 0 | - / - |" in text and "| 1 | dpo | 10 | 2 | 2 / 3 |" in text
+
+
+def test_a_trajectory_on_a_task_with_checks_is_the_users_run_checks_and_all(setup, tmp_path, fake_llm):
+    """Refine passes a task's checks to its trajectories (as the harness does): the optimizer's chat
+    states them, and that chat is what a sample's reply is trained on."""
+    ctx, _, _ = setup
+    lower = [{"id": "change_case:english_lowercase", "kwargs": {}}]
+    task = {"task": "lower", "observed": ["Describe Zorbia in one sentence."], "checks": lower,
+            "observed_checks": {"Describe Zorbia in one sentence.": lower},
+            "held_out": [{"instruction": "Describe Quxland in one sentence.", "checks": lower}]}
+    thread, _ = RunStore(tmp_path / "runs.sqlite").start("refine", {"train": [task], "validation": []},
+                                                         ctx.replace(refine_iterations=0))
+    traj = [t for ts in RunStore(tmp_path / "runs.sqlite").snapshot(thread).values["rewarded"].values() for t in ts]
+    samples = [t for t in traj if t["kind"].startswith("sample")]
+    assert len(samples) == 2
+    asked = fake_llm("optimizer").history
+    for t in samples:
+        assert "Every answer in this task must pass these checks" in t["messages"][-1]["content"]
+        assert "lowercase" in t["messages"][-1]["content"] and t["messages"] in asked

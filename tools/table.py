@@ -59,8 +59,10 @@ def resolve(name: str) -> str | None:
     return key if key in BY_NAME else ALIASES.get(key)
 
 
-def api_lines(costs: dict | None = None, names: list[str] | None = None) -> str:
-    """The optimizer's API list: one line per API with its call form, what it does, and the run's cost."""
-    costs = costs or COSTS
-    return "\n".join(f'- {a.name}("{a.arg}") [cost {float(costs.get(a.name, a.cost)):g}]: {a.doc}'
+def api_lines(costs: dict | None = None, names: list[str] | None = None, prices: dict | None = None) -> str:
+    """The optimizer's API list: one line per API with its call form, what it does, and the run's cost
+    (``prices``: an API's price in words where the run does not price it per call, e.g. retrieval
+    under a passage budget)."""
+    costs, prices = costs or COSTS, prices or {}
+    return "\n".join(f'- {a.name}("{a.arg}") [{prices.get(a.name) or f"cost {float(costs.get(a.name, a.cost)):g}"}]: {a.doc}'
                      for a in APIS if names is None or a.name in names)

@@ -163,7 +163,7 @@ def report(state: EvalState, ctx: Context) -> dict:
 def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     """One cell as a record: per-item outcomes, cost, calls, dataset size, tokens, seconds."""
     from graph.harness import item_rows
-    from graph.runs import UnitRuns
+    from graph.runs import TASK_INPUTS, UnitRuns
 
     base = {k: c[k] for k in ("task", "method", "update", "seed", "label", "curation")}
     base["method"] = c["label"]
@@ -181,8 +181,7 @@ def run_cell(ctx: Context, c: dict, task: dict, original: list[str]) -> dict:
     run_dir = Path(ctx.run_dir) / "cells" / _slug(c["task"]) / _slug(c["label"]) / f"seed{c['seed']}"
     cell_ctx = ctx.variant(**changes, update=c["update"], curation=c["curation"], seed=c["seed"], run_dir=str(run_dir),
                            step=False)
-    inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category", "checks", "observed_checks")
-              if k in task}
+    inputs = {k: task[k] for k in TASK_INPUTS if k in task}
     inputs["original_answers"] = original
     if fixed is not None:
         inputs["plan"] = fixed

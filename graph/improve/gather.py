@@ -104,6 +104,33 @@ def cost_rule(ctx: Context, state: State) -> str:
             f"(information_retrieval returns {retrieval_k(ctx, state)} passage(s) a call)")
 
 
+def retrieval_price(ctx: Context, state: State) -> str | None:
+    """information_retrieval's price as the optimizer reads it where this run prices it per passage
+    (a passage budget: every retrieval call of the plan shares the budget and its cost, however
+    many calls it makes); None where each call costs its price (the API list shows that)."""
+    budget = passage_budget(ctx, state)
+    if not budget:
+        return None
+    price = float(ctx.costs.get("information_retrieval", 1.0)) * budget / retrieval_k(ctx, state)
+    return (f"cost {price:g} in all, however many calls: this run's information_retrieval calls share "
+            f"{budget} passages between them")
+
+
+def optimizer_chat(ctx: Context, state: State, *, retry_error: str | None = None,
+                   copied: list[str] | None = None) -> list[dict]:
+    """The optimizer's chat for this run's state as ``analyse`` asks it (refine trains on the same
+    chat): the task, its checks in words on a task with checks, its competence and history in runs
+    of several rounds, and the run's own prices."""
+    from graph.optimizer import optimizer_messages
+
+    price = retrieval_price(ctx, state)
+    return optimizer_messages(ctx, state.get("description"), state["observed"], retry_error=retry_error, copied=copied,
+                              checks=describe(task_checks(state)) if task_kind(state) == "checks" else None,
+                              competence=state.get("competence") if ctx.rounds > 1 else None,
+                              history=state.get("rounds") or [],
+                              prices={"information_retrieval": price} if price else None)
+
+
 def task_checks(state: State) -> list[dict]:
     """Every check the task's answers must pass (its own, and those of its observed instructions)."""
     out = list(state.get("checks") or [])
@@ -249,17 +276,18 @@ def this_round(entries: list[dict] | None, state: State) -> list[dict]:
 @node("analyse")
 def analyse(state: State, ctx: Context) -> dict:
     """The optimizer reads the observed instructions and writes its analysis and API calls."""
-    from graph.optimizer import optimizer_messages
-
+    # the chat the optimizer is asked first (refine trains a chosen reply on it): kept once, with a
+    # fixed plan too (the chat the optimizer would have been asked)
+    asked = {"optimizer_chat": optimizer_chat(ctx, state)} if state.get("optimizer_chat") is None else {}
     if state.get("plan") is not None:  # fixed calls: written in the optimizer's format, nobody is asked
         calls = "".join(f'<api>{c["name"]}("{c["arg"]}")</api>' for c in state["plan"]) or "none"
-        return {"optimizer_replies": [{"round": state.get("round", 0), "attempt": 0, "fixed_plan": True,
-                                       "text": f"<api_calls>{calls}</api_calls>", "seconds": 0.0,
-                                       "prompt_tokens": 0, "completion_tokens": 0}]}
+        return {**asked, "optimizer_replies": [{"round": state.get("round", 0), "attempt": 0, "fixed_plan": True,
+                                                "text": f"<api_calls>{calls}</api_calls>", "seconds": 0.0,
+                                                "prompt_tokens": 0, "completion_tokens": 0}]}
     t0 = time.perf_counter()
     r = state.get("round", 0)
     attempt = len(this_round(state.get("optimizer_replies"), state))
-    out: dict = {}
+    out: dict = dict(asked)
     kind = task_kind(state)
     if r == 0 and attempt == 0 and state.get("anticipated") is None:
         # anticipated instructions of a task with checks carry checks: the task's own, or those of
@@ -272,12 +300,8 @@ def analyse(state: State, ctx: Context) -> dict:
                                      only_type=ctx.anticipated_checks == "type")
             out["anticipated"] = {**found, "questions": list(attached), "checks": attached}
     last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
-    messages = optimizer_messages(ctx, state.get("description"), state["observed"],
-                                  retry_error="; ".join(last.get("errors") or []) or None,
-                                  copied=[f"{n}({a!r})" for n, a in last.get("copied") or []] or None,
-                                  checks=describe(task_checks(state)) if kind == "checks" else None,
-                                  competence=state.get("competence") if ctx.rounds > 1 else None,
-                                  history=state.get("rounds") or [])
+    messages = optimizer_chat(ctx, state, retry_error="; ".join(last.get("errors") or []) or None,
+                              copied=[f"{n}({a!r})" for n, a in last.get("copied") or []] or None)
     # a retry of a greedy reply would repeat it word for word: retries sample, seeded
     first = ctx.temperature if ctx.optimizer_temperature is None else ctx.optimizer_temperature
     temperature = first if attempt == 0 else max(first, 0.7)

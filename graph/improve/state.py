@@ -45,6 +45,7 @@ class State(InputState, OutputState, total=False):
     # analyse/parse: one optimizer reply per attempt, the parse outcome of each
     optimizer_replies: Annotated[list[dict], operator.add]  # {"attempt", "text", "seconds"}
     parse_log: Annotated[list[dict], operator.add]  # {"attempt", "ok", "errors"}
+    optimizer_chat: list[dict]  # the chat the optimizer is asked first (with a fixed plan: would be); refine trains on it
     anticipated: dict  # questions the optimizer anticipated: {"questions", "written", "prompt", "generated", "dropped"}
     calls: list[dict]  # planned calls within budget: {"index", "name", "arg", "cost"}
     dropped: list[dict]  # parsed calls left out: {"name", "arg", "reason"}

@@ -57,13 +57,13 @@ def jobs_for(tasks: list[dict], samples: int) -> list[dict]:
 def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
     """One trajectory as an improve run (no measurement); its prompt, reply, data, cost."""
     from graph.optimizer import anticipation_prompt, optimizer_messages
-    from graph.runs import UnitRuns
+    from graph.runs import TASK_INPUTS, UnitRuns
 
     seed = ctx.seed + 1000 * iteration + (job["k"] or 0)
     run_dir = Path(ctx.run_dir) / f"iter{iteration}" / _slug(task["task"]) / _slug(job["kind"])
     cell = ctx.variant(optimizer=optimizer, optimizer_temperature=ctx.refine_temperature, seed=seed,
                        run_dir=str(run_dir), measure=False, step=False)
-    inputs = {k: task[k] for k in ("task", "observed", "held_out", "description", "category") if k in task}
+    inputs = {k: task[k] for k in TASK_INPUTS if k in task}  # checks too: a trajectory is the user's run
     plan = None if job["k"] is not None else default_plan(job["kind"], task)
     if plan is not None:
         inputs["plan"] = plan
@@ -73,7 +73,9 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
     rep = values["report"]
     reply = plan_reply(job["kind"], plan) if plan is not None else values["optimizer_replies"][-1]["text"]
     return {"task": task["task"], "kind": job["kind"], "iteration": iteration, "thread": thread,
-            "messages": optimizer_messages(cell, task.get("description"), task["observed"]), "reply": reply,
+            # the chat the run asked (its checks, its prices; a run checkpointed before it was kept: rendered again)
+            "messages": values.get("optimizer_chat") or optimizer_messages(cell, task.get("description"), task["observed"]),
+            "reply": reply,
             "anticipation_prompt": anticipation_prompt(cell, values), "anticipated": anticipated_by(cell, values, plan),
             "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
             "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2)}
