@@ -139,6 +139,7 @@ def test_training_rows_teach_the_chosen_trajectory_s_reply_and_anticipated_quest
             "anticipation_prompt": ask, "chosen_anticipated": [q1, q3], "rejected_anticipated": [q2, q3]}
     replies, anticipated = training_rows([pair], dpo=False)
     assert replies == [{"prompt": pair["prompt"], "completion": [{"role": "assistant", "content": "good plan"}]}]
+    replies_sft = replies
     assert [r["completion"][0]["content"] for r in anticipated] == [block(q1), block(q3)]
     assert all(r["prompt"] == [{"role": "user", "content": ask["message"]}] for r in anticipated)
     replies, anticipated = training_rows([pair], dpo=True)
@@ -156,12 +157,21 @@ def test_training_rows_teach_the_chosen_trajectory_s_reply_and_anticipated_quest
     assert training_rows([{**pair, "chosen_anticipated": None}], dpo=False)[1] == []
     # a task the optimizer does not anticipate on: the reply alone
     assert training_rows([{**pair, "anticipation_prompt": None}], dpo=True)[1] == []
+    # a reply its plan left no room (nothing it said was bought) is not trained; its anticipation is
+    idle = {**pair, "chosen_reply_decides": False}
+    assert training_rows([idle], dpo=False)[0] == [] and len(training_rows([idle], dpo=False)[1]) == 2
+    assert training_rows([idle], dpo=True)[0] == [] and len(training_rows([idle], dpo=True)[1]) == 1
+    assert training_rows([{**pair, "rejected_reply_decides": False}], dpo=True)[0] == []
+    assert training_rows([{**pair, "rejected_reply_decides": False}], dpo=False)[0] == replies_sft
 
 
-def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, fake_llm, monkeypatch):
+@pytest.mark.parametrize("max_calls", [6, 2])
+def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, fake_llm, monkeypatch, max_calls):
     """On a knowledge task the anticipated questions decide what the plan buys past the observed
     instructions: the trajectory whose question bought the fact is chosen, and what it anticipated
-    (prompt: the observed instructions as numbered blocks) is trained beside its reply."""
+    (prompt: the observed instructions as numbered blocks) is trained beside its reply, where the
+    reply had room to buy something (max_calls 6); where the observed and anticipated questions
+    fill max_calls (2) the reply bought nothing and is not trained."""
     from tools.base import ToolResult
 
     useful, useless = "Which city is Zorbia's seat of government?", "How tall is the tallest mountain on Mars?"
@@ -194,11 +204,13 @@ def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, f
     monkeypatch.setattr(trainers.sft, "run_sft", fake_sft)
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge", run_dir=str(tmp_path / "refine"),
                         cache_path=str(tmp_path / "c.sqlite"), refine_samples=2, refine_iterations=0, refine_steps=3,
-                        tool_cache=False, generation_cache=False, anticipate=1,
+                        tool_cache=False, generation_cache=False, anticipate=1, max_calls=max_calls,
                         curation=["dedupe"], knn_min_overlap=0.0, knn_context_overlap=0.0, knn_answer_support=0.0)
     thread, values = RunStore(tmp_path / "runs.sqlite").start("refine", {"train": TRAIN[:1], "validation": []}, ctx)
     it = values["refine_report"]["iterations"][0]
-    assert it["pairs"] == 1 and it["reply_rows"] == 1 and it["anticipation_rows"] == 1
+    room = max_calls > 2
+    assert it["pairs"] == 1 and it["reply_rows"] == int(room) and it["anticipation_rows"] == 1
+    assert it["replies_without_effect"] == int(not room)
     traj = [t for ts in RunStore(tmp_path / "runs.sqlite").snapshot(thread).values["rewarded"].values() for t in ts]
     by_kind = {t["kind"]: t["anticipated"] for t in traj}
     assert by_kind["sample:0"] == [useful] and by_kind["sample:1"] == [useless]
@@ -210,10 +222,12 @@ def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, f
     # the rule's plan anticipates nothing; the other defaults' plans are not the optimizer's choice
     assert by_kind["default:retrieval"] == [] and by_kind["default:qa"] is None and by_kind["default:demonstrations"] is None
     rows = trained[0]
-    assert rows[0]["completion"][0]["content"].endswith("<api_calls>none</api_calls>")  # the chosen reply
-    assert rows[1]["completion"][0]["content"] == f"2. Instruction: {useful}\n2. Input:\n<noinput>\n###"
-    assert "1. Instruction: What is the capital of Zorbia?" in rows[1]["prompt"][0]["content"]
-    assert "| 1 / 1 |" in (tmp_path / "refine" / "refine_report.md").read_text()
+    if room:
+        assert rows[0]["completion"][0]["content"].endswith("<api_calls>none</api_calls>")  # the chosen reply
+    assert rows[-1]["completion"][0]["content"] == f"2. Instruction: {useful}\n2. Input:\n<noinput>\n###"
+    assert "1. Instruction: What is the capital of Zorbia?" in rows[-1]["prompt"][0]["content"]
+    text = (tmp_path / "refine" / "refine_report.md").read_text()
+    assert f"| {int(room)} / 1 |" in text and ("Replies not trained" in text) is not room
 
 
 def test_the_report_shows_no_rows_where_an_iteration_trained_nothing():

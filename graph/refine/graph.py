@@ -138,7 +138,9 @@ def train(state: RefineState, ctx: Context) -> dict:
                       "chosen_cost": chosen["cost"], "rejected_cost": rejected["cost"],
                       "anticipation_prompt": next((t["anticipation_prompt"] for t in (chosen, rejected)
                                                    if t.get("anticipation_prompt")), None),
-                      "chosen_anticipated": chosen.get("anticipated"), "rejected_anticipated": rejected.get("anticipated")})
+                      "chosen_anticipated": chosen.get("anticipated"), "rejected_anticipated": rejected.get("anticipated"),
+                      "chosen_reply_decides": chosen.get("reply_decides", True),
+                      "rejected_reply_decides": rejected.get("reply_decides", True)})
     record = {"iteration": i, "method": "rejection sampling" if i == 0 else "dpo", "pairs": pairs,
               "tasks_without_pair": no_pair, "pairs_from": ctx.refine_pairs,
               "optimizer_before": state["optimizers"][i]}
@@ -152,6 +154,12 @@ def train(state: RefineState, ctx: Context) -> dict:
     from graph.refine.steps import training_rows
 
     rows, anticipation = training_rows(pairs, dpo=i > 0)
+    without_effect = sum(not (p["chosen_reply_decides"] and (i == 0 or p["rejected_reply_decides"])) for p in pairs)
+    if not rows and not anticipation:
+        record.update(note="no pair carries a lesson (no reply decided a purchase, no anticipation differed): "
+                           "the optimizer is unchanged", reply_rows=0, anticipation_rows=0, train_rows=0,
+                      replies_without_effect=without_effect)
+        return {"iterations": [record], "optimizers": state["optimizers"] + [state["optimizers"][i]]}
     if i == 0:
         from trainers.sft import run_sft
 
@@ -162,7 +170,7 @@ def train(state: RefineState, ctx: Context) -> dict:
         adapter = run_dpo(cfg, rows + anticipation, out_dir, base=state["optimizers"][i], recipe=ctx.optimizer_dpo_recipe)
     spec = with_adapter(state["optimizers"][i], adapter)
     record.update(adapter=str(adapter), optimizer_after=spec, train_rows=len(rows) + len(anticipation),
-                  reply_rows=len(rows), anticipation_rows=len(anticipation))
+                  reply_rows=len(rows), anticipation_rows=len(anticipation), replies_without_effect=without_effect)
     return {"iterations": [record], "optimizers": state["optimizers"] + [spec]}
 
 

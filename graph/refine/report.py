@@ -29,6 +29,7 @@ def summary(state: dict) -> dict:
                "pairs_from": rec.get("pairs_from", "all"),
                "pair_kinds": dict(Counter(f"{_side(p['chosen_kind'])} > {_side(p['rejected_kind'])}" for p in rec["pairs"])),
                "reply_rows": rec.get("reply_rows"), "anticipation_rows": rec.get("anticipation_rows"),
+               "replies_without_effect": rec.get("replies_without_effect"),
                "sampled_parse_rate": round(sum(t["parsed"] for t in sampled) / len(sampled), 3) if sampled else None,
                "sampled_mean_reward": round(sum(t["reward"] for t in sampled) / len(sampled), 4) if sampled else None,
                "sampled_mean_cost": round(sum(t["cost"] for t in sampled) / len(sampled), 3) if sampled else None,
@@ -72,6 +73,11 @@ def markdown(rep: dict) -> str:
              + (", ".join(f"{k} x{n}" for k, n in r["pair_kinds"].items()) or "none") for r in rep["iterations"] if "pair_kinds" in r]
     if kinds:
         lines += ["", "Pairs by iteration, chosen > rejected:", "", *kinds]
+    idle = [f"- {r['iteration']}: {r['replies_without_effect']} of {r['pairs']} pair(s)" for r in rep["iterations"]
+            if r.get("replies_without_effect")]
+    if idle:
+        lines += ["", "Replies not trained: their plan left the reply no room under max_calls, so nothing they "
+                      "said was bought and their reward is the anticipation's:", "", *idle]
     lines += ["", "Optimizers by iteration (use one with improve --optimizer SPEC):", ""]
     lines += [f"- {i}: `{spec}`" for i, spec in enumerate(rep["optimizers"])]
     return "\n".join(lines) + "\n"

@@ -77,6 +77,7 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
             "messages": values.get("optimizer_chat") or optimizer_messages(cell, task.get("description"), task["observed"]),
             "reply": reply,
             "anticipation_prompt": anticipation_prompt(cell, values), "anticipated": anticipated_by(cell, values, plan),
+            "reply_decides": reply_decides(cell, values) if plan is None else True,
             "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
             "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2)}
 
@@ -95,6 +96,18 @@ def anticipated_by(ctx: Context, values: dict, plan: list[dict] | None) -> list[
     return [] if own and [(c["name"], c["arg"]) for c in plan] == own else None
 
 
+def reply_decides(ctx: Context, values: dict) -> bool:
+    """Whether a sampled trajectory's reply could change what it bought: the optimizer's plan before
+    its reply (on a knowledge task the observed then the anticipated questions, on a task with
+    checks their verified demonstrations: ``plan_calls``) left room under ``max_calls``. Where it
+    did not (the defaults on NQ and IFEval: 3 observed + 3 anticipated = 6 calls), the reply's calls
+    were never bought, its reward is the anticipation's, and a reply row would teach noise."""
+    from graph.optimizer import plan_calls, task_kind
+
+    anticipated = (values.get("anticipated") or {}).get("questions") or []
+    return len(plan_calls(ctx, values["observed"], anticipated, [], task_kind(values))) < ctx.max_calls
+
+
 def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dict]]:
     """(reply rows, anticipation rows) the optimizer is trained on. It learns what it wrote in the
     chosen trajectory: its reply, and on a task where it anticipates, the questions it anticipated,
@@ -105,7 +118,10 @@ def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dic
     side whose anticipation is None (a default plan other than the rule's: ``anticipated_by``)
     teaches nothing about anticipating. Rejection sampling (``dpo`` False): prompt/completion rows
     of the chosen trajectories. DPO: prompt/chosen/rejected rows; the two sides' questions pair up
-    in the order written (``none`` against each of the other side's), where they differ."""
+    in the order written (``none`` against each of the other side's), where they differ. A reply
+    is trained only where it decided something: not where the chosen side (rejection sampling) or
+    either side (DPO) is a sample whose plan left its reply no room (``reply_decides``; a pair from
+    before it was recorded counts as deciding)."""
     from graph.optimizer import NOTHING_ANTICIPATED, anticipation_block
 
     def written(p, side):
@@ -113,7 +129,8 @@ def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dic
 
     asks = [p for p in pairs if p.get("anticipation_prompt") and p.get("chosen_anticipated") is not None]
     if not dpo:
-        return ([{"prompt": p["prompt"], "completion": [{"role": "assistant", "content": p["chosen"]}]} for p in pairs],
+        return ([{"prompt": p["prompt"], "completion": [{"role": "assistant", "content": p["chosen"]}]} for p in pairs
+                 if p.get("chosen_reply_decides", True)],
                 [{"prompt": row["prompt"], "completion": [{"role": "assistant", "content": row["completion"]}]}
                  for p in asks for row in (anticipation_block(p["anticipation_prompt"], q) for q in written(p, "chosen"))])
     rows = []
@@ -127,7 +144,8 @@ def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dic
             if a != b:
                 good, bad = anticipation_block(p["anticipation_prompt"], a), anticipation_block(p["anticipation_prompt"], b)
                 rows.append({"prompt": good["prompt"], "chosen": good["completion"], "rejected": bad["completion"]})
-    return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs], rows
+    return [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs
+            if p.get("chosen_reply_decides", True) and p.get("rejected_reply_decides", True)], rows
 
 
 def data_key(task: str, updated: dict, ctx: Context) -> str:
