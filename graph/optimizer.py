@@ -189,6 +189,21 @@ def plan_calls(ctx: Context, observed: list[str], anticipated: list[str], own: l
     return out
 
 
+def plan_before_reply(ctx: Context, state: dict) -> list[tuple[str, str]]:
+    """The calls the optimizer's plan makes before its reply is read (``plan_calls`` with no call
+    of its own): in the first round the observed instructions' and the anticipated ones'."""
+    first = state.get("round", 0) == 0
+    anticipated = ((state.get("anticipated") or {}).get("questions") or []) if first else []
+    return plan_calls(ctx, list(state.get("observed") or []) if first else [], anticipated, [], task_kind(state))
+
+
+def reply_has_room(ctx: Context, state: dict) -> bool:
+    """Whether a reply could buy anything: the plan before it is shorter than ``max_calls``. Where it
+    is not (the defaults on a knowledge task or a task with checks: 3 observed + 3 anticipated = 6
+    calls), the run does not ask for the reply and refine does not train one."""
+    return len(plan_before_reply(ctx, state)) < ctx.max_calls
+
+
 def expand_queries(observed: list[str], anticipated: list[str], max_chars: int) -> tuple[list[str], list[str]]:
     """Query expansion: each anticipated question appended to the observed instruction most like it
     (ROUGE-L F; the first on a tie), so a plan of one call per observed instruction retrieves toward

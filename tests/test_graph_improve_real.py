@@ -21,15 +21,17 @@ TASK = {
 
 
 def test_smollm2_runs_the_whole_flow(tmp_path, smollm, corpus):
-    ctx = Context(max_calls=2, max_new_tokens=160, eval_max_new_tokens=48, run_dir=str(tmp_path / "run"),
+    # 1 observed + 1 anticipated question leave the reply room for one call of its own
+    ctx = Context(max_calls=3, anticipate=1, max_new_tokens=160, eval_max_new_tokens=48, run_dir=str(tmp_path / "run"),
                   cache_path=str(tmp_path / "cache.sqlite"), memory_path=str(tmp_path / "memory"))
     report = builder.compile().invoke(TASK, context=ctx)["report"]
     run = tmp_path / "run"
     trajectory = json.loads((run / "trajectory.json").read_text())
 
-    assert trajectory["optimizer_replies"][0]["text"].strip()  # the real optimizer wrote something
+    assert report["reply_not_asked"] is None and trajectory["optimizer_replies"][0]["text"].strip()  # the real optimizer wrote
+    assert trajectory["optimizer_replies"][0]["completion_tokens"] > 0
     assert 1 <= report["optimizer_attempts"] <= 1 + ctx.parse_retries
-    assert len(report["api_calls"]) <= 2  # the budget holds whatever the model asked for
+    assert len(report["api_calls"]) <= 3  # the budget holds whatever the model asked for
     assert report["cost_total"] == sum(c["cost"] for c in report["api_calls"])
     for call, result in zip(report["api_calls"], trajectory["results"]):
         assert call["status"] in ("ok", "error") and (call["status"] == "error") == bool(result.get("error"))

@@ -91,6 +91,20 @@ def test_the_optimizer_reads_retrievals_price_as_the_run_charges_it_and_refine_r
     assert out["report"]["cost_total"] == 4.0
 
 
+def test_the_reply_is_not_asked_where_the_plan_fills_max_calls(tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    rep = run(tmp_path, anticipate=1, max_calls=3)["report"]  # 2 observed + 1 anticipated = 3 calls
+    assert fake_tools.calls == [("information_retrieval", TASK["observed"][0]),
+                                ("information_retrieval", TASK["observed"][1]),
+                                ("information_retrieval", "Which river flows through the city of Velmar?")]
+    assert not any("APIs (each call costs" in m[0]["content"] for m in optimizer.history)  # asked to anticipate only
+    assert rep["reply_not_asked"].startswith("the plan's 3 calls") and rep["optimizer_attempts"] == 1
+    assert "optimizer's reply not asked: the plan's 3 calls" in (tmp_path / "run" / "report.md").read_text()
+    rep = run(tmp_path / "b", anticipate=1, max_calls=4)["report"]  # room for one call of its own: asked and bought
+    assert rep["reply_not_asked"] is None and fake_tools.calls[-1] == ("information_retrieval", "Zorbia")
+
+
 def test_expand_queries_appends_each_anticipated_question_to_its_nearest_observed_one():
     from graph.optimizer import expand_queries
 

@@ -218,7 +218,9 @@ def test_refine_trains_the_optimizer_on_the_questions_it_anticipated(tmp_path, f
     asked = fake_llm("optimizer").history
     for t in traj:
         if t["kind"].startswith("sample"):
-            assert t["messages"] in asked and "in all, however many calls" in t["messages"][0]["content"]
+            assert (t["messages"] in asked) is room and "in all, however many calls" in t["messages"][0]["content"]
+    # where the plan fills max_calls the optimizer is asked its anticipation only, never for a reply
+    assert any("APIs (each call costs" in m[0]["content"] for m in asked) is room
     # the rule's plan anticipates nothing; the other defaults' plans are not the optimizer's choice
     assert by_kind["default:retrieval"] == [] and by_kind["default:qa"] is None and by_kind["default:demonstrations"] is None
     rows = trained[0]

@@ -17,7 +17,8 @@ from graph.context import Context
 from graph.improve.state import State, cost_of
 from graph.judging import judge_questions
 from graph.nodes import load_model, node
-from graph.optimizer import ANTICIPATION_PROMPTS, NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_calls, task_kind
+from graph.optimizer import (ANTICIPATION_PROMPTS, NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_before_reply,
+                             plan_calls, reply_has_room, task_kind)
 
 
 def gathered_rows(state: State) -> list[dict]:
@@ -299,6 +300,13 @@ def analyse(state: State, ctx: Context) -> dict:
             attached = attach_checks(found["questions"], state.get("observed_checks") or {}, list(state.get("checks") or []),
                                      only_type=ctx.anticipated_checks == "type")
             out["anticipated"] = {**found, "questions": list(attached), "checks": attached}
+    if attempt == 0 and not reply_has_room(ctx, {**state, **out}):  # nothing the reply said could be bought
+        n = len(plan_before_reply(ctx, {**state, **out}))
+        return {**out, "optimizer_replies": [{
+            "round": r, "attempt": 0, "text": "<api_calls>none</api_calls>", "seconds": round(time.perf_counter() - t0, 3),
+            "prompt_tokens": 0, "completion_tokens": 0,
+            "not_asked": f"the plan's {n} calls (the observed and anticipated instructions) fill max_calls "
+                         f"({ctx.max_calls}): a reply could buy nothing; raise max_calls to let it add calls"}]}
     last = this_round(state.get("parse_log"), state)[-1] if attempt else {}
     messages = optimizer_chat(ctx, state, retry_error="; ".join(last.get("errors") or []) or None,
                               copied=[f"{n}({a!r})" for n, a in last.get("copied") or []] or None)

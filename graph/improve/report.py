@@ -79,6 +79,7 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "dropped_calls": state.get("dropped") or [],
         "optimizer_attempts": len(parse_log),
         "parse_gave_up": next((p["gave_up"] for p in parse_log if p.get("gave_up")), None),
+        "reply_not_asked": next((x["not_asked"] for x in state.get("optimizer_replies") or [] if x.get("not_asked")), None),
         "flagged_calls": [f for p in parse_log for f in p.get("flags") or []],
         "rows_gathered": sum(len(r.get("rows") or []) for r in state.get("results") or [] if r.get("status") == "ok"),
         "dataset_size": len(state.get("dataset") or []),
@@ -149,6 +150,8 @@ def markdown(rep: dict, evaluation: dict) -> str:
              f"adjusted_win_rate={h.get('adjusted_win_rate')}"]
     if rep.get("parse_gave_up"):
         lines.append(f"- optimizer: {rep['parse_gave_up']}")
+    if rep.get("reply_not_asked"):
+        lines.append(f"- optimizer's reply not asked: {rep['reply_not_asked']}")
     for f in rep.get("flagged_calls") or []:
         lines.append(f"- flagged call {f['name']}({f['arg']!r}): {f['flag']}")
     if rep.get("rounds"):

@@ -97,15 +97,11 @@ def anticipated_by(ctx: Context, values: dict, plan: list[dict] | None) -> list[
 
 
 def reply_decides(ctx: Context, values: dict) -> bool:
-    """Whether a sampled trajectory's reply could change what it bought: the optimizer's plan before
-    its reply (on a knowledge task the observed then the anticipated questions, on a task with
-    checks their verified demonstrations: ``plan_calls``) left room under ``max_calls``. Where it
-    did not (the defaults on NQ and IFEval: 3 observed + 3 anticipated = 6 calls), the reply's calls
-    were never bought, its reward is the anticipation's, and a reply row would teach noise."""
-    from graph.optimizer import plan_calls, task_kind
+    """Whether a sampled trajectory's reply could change what it bought (``reply_has_room``). Where it
+    could not, its reward is the anticipation's and a reply row would teach noise."""
+    from graph.optimizer import reply_has_room
 
-    anticipated = (values.get("anticipated") or {}).get("questions") or []
-    return len(plan_calls(ctx, values["observed"], anticipated, [], task_kind(values))) < ctx.max_calls
+    return reply_has_room(ctx, values)
 
 
 def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dict]]:
