@@ -91,8 +91,28 @@ def test_controlled_pairs_are_drawn_from_the_samples_not_the_question_answering_
     assert kind == "dpo" and rows and all(r["rejected"].endswith("<api_calls>none</api_calls>") for r in rows)
     rep = values["refine_report"]
     assert [r["pairs_from"] for r in rep["iterations"]] == ["controlled", "controlled"]
+    # only the defaults a pair can be drawn from are gathered: with the scripted plan (no plan of its
+    # own before the reply) none of them
+    assert [r["trajectories"] for r in rep["iterations"]] == [4, 4]  # 2 tasks x 2 sampled
+    assert {t["kind"] for ts in values["rewarded"].values() for t in ts} == {"sample:0", "sample:1"}
     assert rep["iterations"][0]["pair_kinds"] == {"sample > sample": 2}
     assert "0 (from controlled): sample > sample x2" in (tmp_path / "refine" / "refine_report.md").read_text()
+
+
+def test_controlled_pairs_gather_only_the_defaults_a_pair_can_be_drawn_from():
+    from graph.refine.steps import jobs_for
+
+    lower = [{"id": "change_case:english_lowercase", "kwargs": {}}]
+    checked = {"task": "lower", "observed": ["Describe Zorbia.", "Describe Velmar."], "held_out": [{"instruction": "Describe Quxland.",
+                                                                                 "checks": lower}]}
+    ctx = Context(refine_samples=2)
+    assert [j["kind"] for j in jobs_for(ctx, TRAIN[:1])] == ["sample:0", "sample:1", "default:retrieval", "default:qa",
+                                                              "default:demonstrations"]
+    ctx = ctx.replace(refine_pairs="controlled")
+    # a knowledge task: the retrieval rule's plan is the optimizer's own plan anticipating nothing
+    assert [j["kind"] for j in jobs_for(ctx, TRAIN[:1])] == ["sample:0", "sample:1", "default:retrieval"]
+    # a task with checks: no default is the optimizer's plan (its plan is verified demonstrations of each instruction)
+    assert [j["kind"] for j in jobs_for(ctx, [checked])] == ["sample:0", "sample:1"]
 
 
 def test_a_killed_refine_resumes_without_rerunning_finished_trajectories(setup, tmp_path, monkeypatch):

@@ -77,7 +77,7 @@ def originals(state: RefineState, ctx: Context) -> dict:
     if not state.get("optimizers"):
         from graph.refine.steps import jobs_for
 
-        out.update(optimizers=[ctx.optimizer], iteration=0, jobs=jobs_for(state["train"], ctx.refine_samples),
+        out.update(optimizers=[ctx.optimizer], iteration=0, jobs=jobs_for(ctx, state["train"]),
                    planned_iterations=1 + ctx.refine_iterations)
     return out
 
@@ -191,7 +191,7 @@ def validate(state: RefineState, ctx: Context) -> dict:
     from graph.refine.steps import jobs_for
 
     return {"iterations": [{**record, "validated": True}], "iteration": i + 1,
-            "jobs": jobs_for(state["train"], ctx.refine_samples)}
+            "jobs": jobs_for(ctx, state["train"])}
 
 
 @node("report")

@@ -48,10 +48,21 @@ def plan_reply(kind: str, plan: list[dict]) -> str:
     return f"{analysis}\n<api_calls>{calls}</api_calls>"
 
 
-def jobs_for(tasks: list[dict], samples: int) -> list[dict]:
-    """Every trajectory of an iteration: ``samples`` sampled ones and the defaults, per task."""
-    return [{"task": t["task"], "kind": f"sample:{k}", "k": k} for t in tasks for k in range(samples)] + \
-        [{"task": t["task"], "kind": kind, "k": None} for t in tasks for kind, *_ in DEFAULTS]
+def jobs_for(ctx: Context, tasks: list[dict]) -> list[dict]:
+    """Every trajectory of an iteration: ``refine_samples`` sampled ones and the defaults, per task.
+    With ``refine_pairs=controlled`` only the defaults a pair can be drawn from: the one that is the
+    optimizer's own plan anticipating nothing (on a knowledge task the retrieval rule's); the
+    others would be gathered and rewarded for nothing."""
+    from graph.optimizer import plan_calls, task_kind
+
+    def pairable(kind: str, task: dict) -> bool:
+        if ctx.refine_pairs != "controlled":
+            return True
+        own = plan_calls(ctx, task["observed"], [], [], task_kind(task))
+        return bool(own) and [(c["name"], c["arg"]) for c in default_plan(kind, task)] == own
+
+    return [{"task": t["task"], "kind": f"sample:{k}", "k": k} for t in tasks for k in range(ctx.refine_samples)] + \
+        [{"task": t["task"], "kind": kind, "k": None} for t in tasks for kind, *_ in DEFAULTS if pairable(kind, t)]
 
 
 def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
