@@ -899,14 +899,15 @@ class TrajectoryProgress:
 
 
 @main.command()
-@click.option("--tasks", "tasks_path", type=click.Path(exists=True, file_okay=False),
-              help="A folder from tasks build: its train split trains, its validation split validates.")
+@click.option("--tasks", "tasks_path", type=click.Path(exists=True, file_okay=False), multiple=True,
+              help="A folder from tasks build: its train split trains, its validation split validates. Repeat it "
+                   "to refine on several suites at once (their splits are joined, in the order given).")
 @click.option("--samples", "refine_samples", type=int,
               help=f"Sampled trajectories per task and iteration (K, default {_default('refine_samples')}).")
 @click.option("--dpo-iterations", "refine_iterations", type=int,
               help=f"DPO iterations after rejection sampling (default {_default('refine_iterations')}).")
 @click.option("--tau", "cost_tier", type=float, help=f"Cost tier of pair selection (default {_default('cost_tier')}).")
-@click.option("--max-tasks", type=int, help="Use only the first N training and validation tasks.")
+@click.option("--max-tasks", type=int, help="Use only the first N training and validation tasks (of each --tasks folder).")
 @policy_option
 @click.option("--optimizer", envvar="ADS_OPTIMIZER", help="The optimizer to refine (default: the policy's model).")
 @click.option("--judge", envvar="ADS_JUDGE", help="Judge of items without a verifier.")
@@ -920,8 +921,8 @@ def refine(tasks_path, max_tasks, out, resume, db, config_file, sets, no_cache, 
             raise click.ClickException("give --tasks FOLDER (built with python cli.py tasks build)")
         named["run_dir"] = run_dir(out, "refine")
         ctx = build_context(config_file, sets, named, no_cache=no_cache)
-        inputs = {"train": load_tasks(tasks_path, split="train", seed=ctx.seed)[:max_tasks],
-                  "validation": load_tasks(tasks_path, split="validation", seed=ctx.seed)[:max_tasks]}
+        inputs = {split: [t for path in tasks_path for t in load_tasks(path, split=split, seed=ctx.seed)[:max_tasks]]
+                  for split in ("train", "validation")}
         return inputs, ctx, f"{len(inputs['train'])} training, {len(inputs['validation'])} validation task(s)"
 
     thread, values = run_graph("refine", db, resume=resume, start=start, progress=lambda values: TrajectoryProgress())

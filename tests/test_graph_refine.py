@@ -136,14 +136,20 @@ def test_the_refine_command_reads_train_and_validation_splits(setup, tmp_path, m
         for t in tasks:
             (tmp_path / "tasks" / split / f"{t['task']}.yaml").write_text(
                 yaml.safe_dump({"name": t["task"], **{k: t[k] for k in ("observed", "held_out")}}))
-    result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--samples", "1", "--dpo-iterations", "0",
+    # a second suite: --tasks repeated joins the splits of both
+    for split, t in (("train", TRAIN[0]), ("validation", VALIDATION[0])):
+        (tmp_path / "other" / split).mkdir(parents=True)
+        (tmp_path / "other" / split / "other.yaml").write_text(
+            yaml.safe_dump({"name": f"other-{split}", **{k: t[k] for k in ("observed", "held_out")}}))
+    result = CliRunner().invoke(refine, ["--tasks", str(tmp_path / "tasks"), "--tasks", str(tmp_path / "other"),
+                                         "--samples", "1", "--dpo-iterations", "0",
                                          "--out", str(tmp_path / "r"), "--policy", "fake:policy", "--optimizer",
                                          "fake:optimizer", "--judge", "fake:judge", "--no-cache", *SCRIPTED_PLAN_ARGS,
                                          "--set", f"cache_path={tmp_path / 'c.sqlite'}"])
     assert result.exit_code == 0, result.output
     optimizers = json.loads(result.stdout[result.stdout.index("{"):])["optimizers"]
     assert len(optimizers) == 2 and optimizers[1].endswith("iter0/optimizer/adapter")
-    assert "2 training, 1 validation task(s)" in result.stderr
+    assert "3 training, 2 validation task(s)" in result.stderr
 
 
 def test_training_rows_teach_the_chosen_trajectory_s_reply_and_anticipated_questions():
