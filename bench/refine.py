@@ -3,8 +3,9 @@ run at a time, and the reward cache.
 
 On the first N training tasks of the NQ dev suite (bench/evaluate.py builds it once), runs every
 trajectory of one refine iteration (K sampled + the defaults: 3, or with ``--pairs controlled``
-only those a pair can be drawn from; each an improve run without measurement), then measures their updates two ways in the same process, with the generation cache
-off so neither is served from it:
+only those a pair can be drawn from; each an improve run without measurement), then measures
+their updates two ways in the same process, with the generation cache off so neither is served
+from it:
 
 * one at a time: each trajectory measured as improve measures it (its own original answers and
   its updated answers, ``graph.heldout.measure``);

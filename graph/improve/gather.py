@@ -17,8 +17,16 @@ from graph.context import Context
 from graph.improve.state import State, cost_of
 from graph.judging import judge_questions
 from graph.nodes import load_model, node
-from graph.optimizer import (ANTICIPATION_PROMPTS, NOTHING_ANTICIPATED, anticipates, items_carry_answers, plan_before_reply,
-                             plan_calls, reply_has_room, task_kind)
+from graph.optimizer import (
+    ANTICIPATION_PROMPTS,
+    NOTHING_ANTICIPATED,
+    anticipates,
+    items_carry_answers,
+    plan_before_reply,
+    plan_calls,
+    reply_has_room,
+    task_kind,
+)
 
 
 def gathered_rows(state: State) -> list[dict]:
