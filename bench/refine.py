@@ -70,6 +70,12 @@ def main() -> None:
     print(f"{len(tasks)} tasks, {items} held-out items, {len(trajectories)} trajectories "
           f"({args.samples} sampled + {defaults:g} default per task, refine_pairs={args.pairs}), {os.cpu_count()} CPU threads")
     print(f"gathering: {gather_s:.1f} s, {len(trajectories) / gather_s * 60:.1f} trajectories per minute")
+    by_node: dict[str, float] = {}
+    for t in trajectories:
+        for node, seconds in (t.get("timings") or {}).items():
+            by_node[node] = by_node.get(node, 0.0) + seconds
+    print("gathering by node (s, all trajectories): " +
+          ", ".join(f"{k} {v:.1f}" for k, v in sorted(by_node.items(), key=lambda kv: -kv[1])))
 
     t0 = time.perf_counter()
     one = [measure(ctx, by_name[t["task"]]["held_out"], t["updated"]) for t in trajectories]

@@ -90,7 +90,8 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
             "anticipation_prompt": anticipation_prompt(cell, values), "anticipated": anticipated_by(cell, values, plan),
             "reply_decides": reply_decides(cell, values) if plan is None else True,
             "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
-            "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2)}
+            "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2),
+            "timings": rep.get("timings") or {}}  # by node: where a trajectory's time goes (bench/refine.py)
 
 
 def anticipated_by(ctx: Context, values: dict, plan: list[dict] | None) -> list[str] | None:
