@@ -85,7 +85,7 @@ def test_the_optimizer_reads_retrievals_price_as_the_run_charges_it_and_refine_r
     assert "demonstration_generation(\"topic\") [cost 2]:" in asked[0]["content"]  # other APIs: per call
     ctx = Context.build(policy="fake:policy", optimizer="fake:optimizer", judge="fake:judge",
                         run_dir=str(tmp_path / "a" / "run"), anticipate=1, max_calls=6, judge_reading="text")
-    assert optimizer_chat(ctx, {**TASK, "held_out": TASK["held_out"]}) == asked  # one rendering of the chat
+    assert optimizer_chat(ctx, TASK) == asked  # one rendering of the chat
     out = run(tmp_path / "b", anticipate=1, max_calls=6, passage_budget=0)  # the paper's per-call rule
     assert 'information_retrieval("query") [cost 1]:' in planning_chat()[0]["content"]
     assert out["report"]["cost_total"] == 4.0

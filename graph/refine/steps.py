@@ -67,7 +67,7 @@ def jobs_for(ctx: Context, tasks: list[dict]) -> list[dict]:
 
 def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimizer: str) -> dict:
     """One trajectory as an improve run (no measurement); its prompt, reply, data, cost."""
-    from graph.optimizer import anticipation_prompt, optimizer_messages
+    from graph.optimizer import anticipation_prompt, optimizer_messages, reply_has_room
     from graph.runs import TASK_INPUTS, UnitRuns
 
     seed = ctx.seed + 1000 * iteration + (job["k"] or 0)
@@ -88,7 +88,8 @@ def run_trajectory(ctx: Context, job: dict, task: dict, iteration: int, optimize
             "messages": values.get("optimizer_chat") or optimizer_messages(cell, task.get("description"), task["observed"]),
             "reply": reply,
             "anticipation_prompt": anticipation_prompt(cell, values), "anticipated": anticipated_by(cell, values, plan),
-            "reply_decides": reply_decides(cell, values) if plan is None else True,
+            # whether a sampled reply could buy anything (else its reward is the anticipation's: not trained)
+            "reply_decides": reply_has_room(cell, values) if plan is None else True,
             "parsed": rep["parse_gave_up"] is None, "cost": rep["cost_total"], "api_calls": rep["api_calls"],
             "dataset_size": rep["dataset_size"], "updated": values["updated"], "seconds": round(time.perf_counter() - t0, 2),
             "timings": rep.get("timings") or {}}  # by node: where a trajectory's time goes (bench/refine.py)
@@ -108,14 +109,6 @@ def anticipated_by(ctx: Context, values: dict, plan: list[dict] | None) -> list[
     return [] if own and [(c["name"], c["arg"]) for c in plan] == own else None
 
 
-def reply_decides(ctx: Context, values: dict) -> bool:
-    """Whether a sampled trajectory's reply could change what it bought (``reply_has_room``). Where it
-    could not, its reward is the anticipation's and a reply row would teach noise."""
-    from graph.optimizer import reply_has_room
-
-    return reply_has_room(ctx, values)
-
-
 def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dict]]:
     """(reply rows, anticipation rows) the optimizer is trained on. It learns what it wrote in the
     chosen trajectory: its reply, and on a task where it anticipates, the questions it anticipated,
@@ -128,7 +121,7 @@ def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dic
     of the chosen trajectories. DPO: prompt/chosen/rejected rows; the two sides' questions pair up
     in the order written (``none`` against each of the other side's), where they differ. A reply
     is trained only where it decided something: not where the chosen side (rejection sampling) or
-    either side (DPO) is a sample whose plan left its reply no room (``reply_decides``; a pair from
+    either side (DPO) is a sample whose plan left its reply no room (a trajectory's ``reply_decides``, from ``graph.optimizer.reply_has_room``; a pair from
     before it was recorded counts as deciding)."""
     from graph.optimizer import NOTHING_ANTICIPATED, anticipation_block
 
