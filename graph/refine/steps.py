@@ -121,8 +121,9 @@ def training_rows(pairs: list[dict], *, dpo: bool) -> tuple[list[dict], list[dic
     of the chosen trajectories. DPO: prompt/chosen/rejected rows; the two sides' questions pair up
     in the order written (``none`` against each of the other side's), where they differ. A reply
     is trained only where it decided something: not where the chosen side (rejection sampling) or
-    either side (DPO) is a sample whose plan left its reply no room (a trajectory's ``reply_decides``, from ``graph.optimizer.reply_has_room``; a pair from
-    before it was recorded counts as deciding)."""
+    either side (DPO) is a sample whose plan left its reply no room (a trajectory's
+    ``reply_decides``, from ``graph.optimizer.reply_has_room``; a pair from before it was recorded
+    counts as deciding)."""
     from graph.optimizer import NOTHING_ANTICIPATED, anticipation_block
 
     def written(p, side):
