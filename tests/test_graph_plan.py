@@ -67,6 +67,19 @@ def test_passage_budget_zero_is_the_per_call_rule_and_a_set_budget_is_split_with
     assert fake_tools.retrieval_k[7:] == [300] and rep["cost_total"] == 1.0 and rep["passage_budget"] == 600
 
 
+def test_max_cost_holds_what_the_run_charges_under_a_passage_budget(tmp_path, models, fake_tools):
+    optimizer, _, _ = models
+    routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
+    # the 4 retrieval calls share the rule's 600 passages: 2 in all, within --max-cost 2.5
+    rep = run(tmp_path / "a", anticipate=1, max_calls=6, max_cost=2.5)["report"]
+    assert len(fake_tools.calls) == 4 and rep["cost_total"] == 2.0
+    assert not [d for d in rep["dropped_calls"] if "max-cost" in d.get("reason", "")]
+    # the paper's per-call rule: 1 a call, the third would pass 2.5
+    rep = run(tmp_path / "b", anticipate=1, max_calls=6, max_cost=2.5, passage_budget=0)["report"]
+    assert len(fake_tools.calls) == 6 and rep["cost_total"] == 2.0
+    assert [d["reason"] for d in rep["dropped_calls"]] == ["over --max-cost 2.5"] * 2
+
+
 def test_the_optimizer_reads_retrievals_price_as_the_run_charges_it_and_refine_records_that_chat(tmp_path, models,
                                                                                                   fake_tools):
     from graph.improve.gather import optimizer_chat

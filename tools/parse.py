@@ -114,20 +114,25 @@ def parse_api_calls(text: str, names: list[str] | None = None, *, cut_off: bool 
 
 
 def within_budget(calls: list[tuple[str, str]], costs: dict, max_calls: int, max_cost: float,
-                  spent: float = 0.0) -> tuple[list[dict], list[dict]]:
-    """Keep calls in order while both budgets hold; the rest come back with the reason."""
+                  spent: float = 0.0, price=None) -> tuple[list[dict], list[dict]]:
+    """Keep calls in order while both budgets hold; the rest come back with the reason.
+
+    ``price`` (optional) charges a whole plan: the kept calls so far plus the next one, as dicts with
+    ``name``/``arg``/``cost`` -> their total cost as the run will charge it. Without it each call costs
+    its API's price; a run whose retrieval calls share a passage budget passes its own rule (adding a
+    retrieval call there re-prices the others), so the budget holds what is charged, not a per-call guess."""
     kept, dropped, seen = [], [], set()
-    total = spent
     for name, arg in calls:
         cost = float(costs.get(name, 1.0))
+        call = {"index": len(kept), "name": name, "arg": arg, "cost": cost}
+        total = spent + (price(kept + [call]) if price else sum(c["cost"] for c in kept) + cost)
         if (name, arg) in seen:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": "duplicate call"})
         elif len(kept) >= max_calls:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": f"over --max-calls {max_calls}"})
-        elif total + cost > max_cost + 1e-9:
+        elif total > max_cost + 1e-9:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": f"over --max-cost {max_cost:g}"})
         else:
             seen.add((name, arg))
-            total += cost
-            kept.append({"index": len(kept), "name": name, "arg": arg, "cost": cost})
+            kept.append(call)
     return kept, dropped
