@@ -121,16 +121,16 @@ def within_budget(calls: list[tuple[str, str]], costs: dict, max_calls: int, max
     ``name``/``arg``/``cost`` -> their total cost as the run will charge it. Without it each call costs
     its API's price; a run whose retrieval calls share a passage budget passes its own rule (adding a
     retrieval call there re-prices the others), so the budget holds what is charged, not a per-call guess."""
+    price = price or (lambda plan: sum(c["cost"] for c in plan))
     kept, dropped, seen = [], [], set()
     for name, arg in calls:
         cost = float(costs.get(name, 1.0))
         call = {"index": len(kept), "name": name, "arg": arg, "cost": cost}
-        total = spent + (price(kept + [call]) if price else sum(c["cost"] for c in kept) + cost)
         if (name, arg) in seen:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": "duplicate call"})
         elif len(kept) >= max_calls:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": f"over --max-calls {max_calls}"})
-        elif total > max_cost + 1e-9:
+        elif spent + price(kept + [call]) > max_cost + 1e-9:
             dropped.append({"name": name, "arg": arg, "cost": cost, "reason": f"over --max-cost {max_cost:g}"})
         else:
             seen.add((name, arg))

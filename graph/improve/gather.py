@@ -358,7 +358,7 @@ def parse(state: State, ctx: Context) -> dict:
         fresh = [c for c in own if c not in repeated]
         # the budget holds what the run charges: under a passage budget the plan's retrieval calls share it
         calls, dropped = within_budget(fresh, ctx.costs, ctx.max_calls, room,
-                                       price=lambda plan: sum(c["cost"] for c in split_passages(ctx, state, plan)))
+                                       price=lambda plan: cost_of(split_passages(ctx, state, plan)))
         tag = {"round": r} if ctx.rounds > 1 else {}
         calls = split_passages(ctx, state, [{**c, "index": c["index"] + len(before), **tag} for c in calls])
         dropped += [{"name": n, "arg": a, "cost": float(ctx.costs.get(n, 1.0)), "reason": "bought in an earlier round"}
