@@ -84,6 +84,24 @@ def ceiling(ctx, tasks: list[dict], k: int = 2) -> dict | None:
             "gained": sum(a and not b for a, b in zip(after, before)), "lost": sum(b and not a for a, b in zip(after, before))}
 
 
+def unseen(tasks: list[dict], seen: list[dict]) -> tuple[list[dict], int]:
+    """``tasks`` with every held-out item whose question is in a task of ``seen`` (observed or held
+    out) dropped, and tasks left with none dropped; (tasks, items dropped). The suites of different
+    seeds group the same questions into other tasks: an optimizer refined on one seed's training
+    split is measured on another seed's tasks only on the questions its rewards never read."""
+    def key(text: str) -> str:
+        return " ".join(text.casefold().split())
+
+    known = {key(o) for t in seen for o in t["observed"]} | {key(it["instruction"]) for t in seen for it in t["held_out"]}
+    kept, dropped = [], 0
+    for t in tasks:
+        items = [it for it in t["held_out"] if key(it["instruction"]) not in known]
+        dropped += len(t["held_out"]) - len(items)
+        if items:
+            kept.append({**t, "held_out": items})
+    return kept, dropped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=list(SUITES), default="nq")
@@ -96,6 +114,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="any Context setting")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-ceiling", action="store_true", help="skip the per-question retrieval reference")
+    ap.add_argument("--unseen-by", type=int, default=None, metavar="SEED",
+                    help="keep only held-out questions that no training task of suite seed SEED holds (observed or held "
+                         "out): an optimizer refined on that seed's training split (the shipped one: seed 0) is then "
+                         "measured on other seeds' tasks on questions its rewards never read")
     args = ap.parse_args()
     if not SHARED.exists():
         sys.exit(f"{SHARED} not found: the dev suite reads ../shared/data beside the repo")
@@ -105,6 +127,10 @@ def main() -> None:
     from graph.tasks.load import load_tasks
 
     tasks = load_tasks(suite_dir(args.suite, args.seed), split=args.split, seed=args.seed)[: args.tasks]
+    if args.unseen_by is not None:
+        tasks, dropped = unseen(tasks, load_tasks(suite_dir(args.suite, args.unseen_by), split="train", seed=args.unseen_by))
+        print(f"--unseen-by {args.unseen_by}: {dropped} held-out question(s) of seed {args.unseen_by}'s training tasks "
+              f"dropped, {len(tasks)} task(s) left", file=sys.stderr)
     out = Path(args.out or f"runs/bench-eval-{args.suite}-{args.split}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     settings = dict(item.split("=", 1) for item in args.set)
     ctx = Context.build({**settings, "run_dir": str(out), "seed": args.seed})
