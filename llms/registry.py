@@ -68,8 +68,8 @@ PACKAGED: dict[str, Packaged] = {
 
 DEFAULT_POLICY = "local:smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
-# The optimizer refine learned for knowledge tasks: a LoRA adapter on DEFAULT_POLICY that ships in
-# the package (its model card, README.md beside it, says how it was made and what it measured).
+# Where scripts/ship_optimizer.py puts a refined optimizer's LoRA adapter (on DEFAULT_POLICY) for
+# shipping. None ships yet: no refine run has beaten the prompted optimizer on validation (docs/refine.md).
 REFINED_OPTIMIZER_ADAPTER = Path(__file__).resolve().parent / "adapters" / "smollm2-135m-optimizer-nq"
 
 
