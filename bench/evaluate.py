@@ -33,14 +33,33 @@ SUITES = {
 }
 
 
+PINS = ROOT / "bench" / "suites"
+
+
 def suite_dir(name: str, seed: int) -> Path:
-    """Build the suite's tasks once (seeded) and return their folder."""
-    from graph.tasks.build import build
+    """Build the suite's tasks once (seeded) and return their folder. Where ``bench/suites/`` holds
+    the suite's pin (the row numbers of each task, committed), the tasks are written from it, the
+    same on every machine; otherwise they are built (grouping and the corpus check vary with a
+    machine's floating point, so such a suite is this machine's)."""
+    import json
+    import shutil
+
+    from graph.tasks.build import build, build_from_pin, pin_digest
     from llms.embeddings import load_embedder
     from llms.registry import ads_home
     from tools.corpus import ensure_corpus
 
     out = ads_home() / "tasks" / f"dev-{name}-seed{seed}"
+    pin_file = PINS / f"{name}-seed{seed}.json"
+    if pin_file.exists():
+        pin_data = json.loads(pin_file.read_text(encoding="utf-8"))
+        manifest = out / "manifest.json"
+        if not manifest.exists() or json.loads(manifest.read_text(encoding="utf-8")).get("pinned") != pin_digest(pin_data):
+            if out.exists():  # a build of this machine's, or of an older pin: the pin's tasks replace it
+                shutil.rmtree(out)
+            build_from_pin(pin_data, SUITES[name]["source"], out)
+            print(f"suite {name} seed {seed}: written from its pin {pin_file.name}", file=sys.stderr)
+        return out
     if not (out / "manifest.json").exists():
         spec = SUITES[name]
         corpus = ensure_corpus("wiki-offline") if spec["label"] is None else None

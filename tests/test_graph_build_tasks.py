@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from graph.tasks.build import BuildError, build, split_tasks
+from graph.tasks.build import BuildError, build, build_from_pin, pin, split_tasks
 from graph.tasks.load import load_tasks
 from tools.corpus import build as build_corpus
 from tools.corpus import load as load_corpus
@@ -119,3 +119,42 @@ def test_augmentation_adds_new_held_out_items_and_drops_near_copies(tmp_path, fa
     task = yaml.safe_load((tmp_path / "out" / manifest["tasks"]["wiz-math"]["file"]).read_text())
     assert task["held_out"][-1] == {"instruction": "How many sides does a hexagon have?"}
     assert "Math question number" in writer.history[0][-1]["content"]  # the task's own instructions as examples
+
+
+def test_a_pin_writes_the_same_task_files_and_holds_no_text(tmp_path):
+    rows = [{"instruction": f"How do I cook dish {i}?"} for i in range(6)] + \
+           [{"instruction": f"Explain star number {i}.", "answer": [f"star {i}"]} for i in range(7)]
+    rows = [{"question": r["instruction"], "answer": r.get("answer", ["a dish"])} for r in rows]
+    rows.append(dict(rows[2]))  # a repeated question: the pin names one row
+    src = write_rows(tmp_path / "x.jsonl", rows)
+    corpus_src = write_rows(tmp_path / "p.jsonl", [{"title": "Dish", "text": "a dish is food"}] +
+                            [{"title": f"Star {i}", "text": f"star {i} is a star"} for i in range(7)])
+    corpus = load_corpus(str(build_corpus(str(corpus_src), name=str(tmp_path / "index"), log=lambda m: None)))
+    built = build(src, tmp_path / "built", clusters=2, min_size=4, splits=(1, 1, 0), corpus=corpus,
+                  embedder=ToyEmbedder(), log=lambda m: None)
+    data = pin(tmp_path / "built", src)
+    text = json.dumps(data)
+    assert "cook" not in text and "star 3" not in text.lower()  # row numbers and a digest, not the source's text
+    assert {n: t["split"] for n, t in data["tasks"].items()} == {n: i["split"] for n, i in built["tasks"].items()}
+    again = build_from_pin(data, src, tmp_path / "again")
+    assert again["splits"] == built["splits"] and again["pinned"]
+    for info in built["tasks"].values():
+        assert (tmp_path / "again" / info["file"]).read_text() == (tmp_path / "built" / info["file"]).read_text()
+    labelled = build(write_rows(tmp_path / "wiz.jsonl", SKILLS), tmp_path / "wiz", name="wiz", label="Skill",
+                     splits=(1, 0, 1), seed=3, log=lambda m: None)
+    wiz = build_from_pin(pin(tmp_path / "wiz", tmp_path / "wiz.jsonl"), tmp_path / "wiz.jsonl", tmp_path / "wiz2")
+    assert wiz["splits"] == labelled["splits"]
+    assert load_tasks(tmp_path / "wiz2", split="test") == load_tasks(tmp_path / "wiz", split="test")
+
+
+def test_a_pin_refuses_another_source_file(tmp_path):
+    src = write_rows(tmp_path / "wiz.jsonl", SKILLS)
+    build(src, tmp_path / "wiz", name="wiz", label="Skill", splits=(1, 0, 1), log=lambda m: None)
+    data = pin(tmp_path / "wiz", src)
+    changed = write_rows(tmp_path / "other.jsonl", SKILLS[:-1])
+    with pytest.raises(BuildError, match="not the file the pin was made from"):
+        build_from_pin(data, changed, tmp_path / "x")
+    with pytest.raises(BuildError, match="is not a row of"):
+        pin(tmp_path / "wiz", write_rows(tmp_path / "few.jsonl", SKILLS[9:]))
+    with pytest.raises(BuildError, match="no manifest.json"):
+        pin(tmp_path, src)

@@ -17,6 +17,13 @@
 
 ``build(...)`` writes ``<out>/<split>/<task>.yaml`` and ``<out>/manifest.json`` (sources, counts,
 kept fractions, which task is in which split) and returns the manifest.
+
+* **Pins** (``pin`` / ``build_from_pin``): a built folder as the source's row numbers (which rows
+  each task observes and holds out, in order, its split, name and description) plus the source
+  file's SHA-256, a small JSON that holds none of the source's text. ``build_from_pin`` rewrites
+  the same task files from the source on any machine. Grouping by topic and the corpus check rest
+  on floating-point embeddings and retrieval scores, which differ across CPUs, so the same
+  ``build`` call can give different tasks on two machines; a pin cannot.
 """
 
 from __future__ import annotations
@@ -122,17 +129,23 @@ def make_task(name: str, rows: list[dict], *, observed: int, max_held_out: int, 
     """A task file's content: ``observed`` instructions, the rest (up to ``max_held_out``) held out."""
     order = list(range(len(rows)))
     random.Random(f"{seed}:{name}").shuffle(order)
+    return task_of(name, [rows[i] for i in order[:observed]], [rows[i] for i in order[observed:observed + max_held_out]],
+                   category=category, description=description)
+
+
+def task_of(name: str, seen: list[dict], held_rows: list[dict], *, category: str | None = None,
+            description: str | None = None) -> dict:
+    """A task file's content from its observed and held-out source rows, in order."""
     held = []
-    for i in order[observed:observed + max_held_out]:
-        item = {"instruction": rows[i]["instruction"]}
+    for r in held_rows:
+        item = {"instruction": r["instruction"]}
         for key in ("answers", "checks"):
-            if rows[i].get(key):
-                item[key] = rows[i][key]
+            if r.get(key):
+                item[key] = r[key]
         held.append(item)
-    seen = [rows[i] for i in order[:observed]]
     task = {"name": name, "observed": [{"instruction": r["instruction"], "checks": r["checks"]} if r.get("checks")
                                        else r["instruction"] for r in seen], "held_out": held}
-    members = [rows[i] for i in order[:observed + max_held_out]]
+    members = seen + held_rows
     common = [c for c in members[0].get("checks") or [] if all(c in (m.get("checks") or []) for m in members)]
     if common:  # the checks every instruction of the task carries are the task's own
         task["checks"] = common
@@ -243,3 +256,81 @@ def build(source: str | Path, out: str | Path, *, name: str | None = None, label
             manifest["augmentation"][task_name] = stats
     manifest["groups"] = len(groups)
     return write(tasks, split_tasks(list(tasks), splits, seed), Path(out), manifest)
+
+
+PIN_FORMAT = 1
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pin(folder: str | Path, source: str | Path) -> dict:
+    """A built folder (``build``'s output) as row numbers of ``source`` (0-based, in the order
+    ``read_instructions`` reads them) with the source's SHA-256: what ``build_from_pin`` needs to
+    write the same tasks again, without any of the source's text."""
+    import yaml
+
+    folder, source = Path(folder), Path(source)
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.exists():
+        raise BuildError(f"{folder} has no manifest.json: pin a folder that tasks build wrote")
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    rows = read_instructions(source, label=manifest.get("label"))
+    where: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        where.setdefault(r["instruction"], []).append(i)
+
+    used: set[int] = set()
+
+    def index(text: str, item: dict | None, task: str) -> int:
+        for i in where.get(text, []):  # a repeated question: the next row whose answers and checks match
+            if i not in used and (item is None or all(rows[i].get(k) == item.get(k)
+                                                      for k in ("answers", "checks") if item.get(k))):
+                used.add(i)
+                return i
+        raise BuildError(f"{folder}: task {task}: {text[:80]!r} is not a row of {source}: pin with the source the "
+                         "tasks were built from")
+
+    tasks = {}
+    for name, info in manifest["tasks"].items():
+        task = yaml.safe_load((folder / info["file"]).read_text(encoding="utf-8"))
+        observed = [index(o["instruction"] if isinstance(o, dict) else o, o if isinstance(o, dict) else None, name)
+                    for o in task["observed"]]
+        held = [index(h["instruction"], h, name) for h in task["held_out"]]
+        tasks[name] = {"split": info["split"], "observed": observed, "held_out": held,
+                       **{k: task[k] for k in ("description", "category") if task.get(k) is not None}}
+    kept = {k: v for k, v in manifest.items() if k not in ("tasks", "splits", "source", "pinned")}
+    return {"format": PIN_FORMAT, "source": source.name, "source_sha256": _sha256(source), "manifest": kept,
+            "tasks": tasks}
+
+
+def build_from_pin(pin_data: dict, source: str | Path, out: str | Path) -> dict:
+    """Write the tasks a pin describes from ``source`` (checked against the pin's SHA-256) under
+    ``out``, as ``build`` does, and return the manifest (it names the pin's digest)."""
+    source = Path(source)
+    if pin_data.get("format") != PIN_FORMAT:
+        raise BuildError(f"pin format {pin_data.get('format')!r} is not {PIN_FORMAT}: pin the suite again")
+    digest = _sha256(source)
+    if digest != pin_data["source_sha256"]:
+        raise BuildError(f"{source} is not the file the pin was made from (SHA-256 {digest[:12]} vs "
+                         f"{pin_data['source_sha256'][:12]}): use that file, or build without the pin")
+    rows = read_instructions(source, label=pin_data["manifest"].get("label"))
+    tasks, splits = {}, {s: [] for s in SPLITS}
+    for name, t in pin_data["tasks"].items():
+        try:
+            seen, held = [rows[i] for i in t["observed"]], [rows[i] for i in t["held_out"]]
+        except IndexError:
+            raise BuildError(f"pin task {name} names a row past the end of {source} ({len(rows)} rows)") from None
+        tasks[name] = task_of(name, seen, held, category=t.get("category"), description=t.get("description"))
+        splits[t["split"]].append(name)
+    manifest = {"source": str(source), **pin_data["manifest"], "pinned": pin_digest(pin_data)}
+    return write(tasks, splits, Path(out), manifest)
+
+
+def pin_digest(pin_data: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(pin_data, sort_keys=True).encode()).hexdigest()[:16]
