@@ -624,13 +624,35 @@ def tasks():
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, envvar="ADS_POLICY", help="Model that writes augmented instructions.")
 @click.option("--corpus", default="wiki-offline", show_default=True, help="Retrieval corpus that knowledge answers must be stated in.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--pin", "pin_file", type=click.Path(exists=True, dir_okay=False),
+              help="Write the tasks a pin describes (from tasks pin) instead of building: the same files on every "
+                   "machine; the grouping options are then not used.")
 def tasks_build(source, out, name, label, clusters, group_size, min_size, observed, max_held_out, splits, limit, augment,
-                model, corpus, seed):
+                model, corpus, seed, pin_file):
     """Group an instruction set into tasks (by label, or by embedding clusters), split them, write task files."""
-    from graph.tasks.build import build
+    from graph.tasks.build import build, build_from_pin
     from llms.registry import ads_home
     from records import read_records
 
+    if pin_file:
+        given = [flag for flag, value, default in (
+            ("--label", label, None), ("--clusters", clusters, None), ("--group-size", group_size, 18),
+            ("--min-size", min_size, 5), ("--observed", observed, 3), ("--held-out-size", max_held_out, 15),
+            ("--splits", splits, "0.6,0.2,0.2"), ("--limit", limit, None), ("--augment", augment, 0),
+            ("--seed", seed, 0)) if value != default]
+        if given:
+            raise click.ClickException(f"--pin fixes every task: {', '.join(given)} would change nothing; drop them")
+        try:
+            pin_data = json.loads(Path(pin_file).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise click.ClickException(f"{pin_file} is not a pin (JSON: {e}): write one with python cli.py tasks pin") from None
+        out = Path(out) if out else ads_home() / "tasks" / (name or Path(pin_file).stem)
+        manifest = build_from_pin(pin_data, source, out)
+        counts = {s: len(v) for s, v in manifest["splits"].items()}
+        click.echo(f"{len(manifest['tasks'])} tasks ({', '.join(f'{k} {v}' for k, v in counts.items())}) written "
+                   f"from {pin_file} in {out}", err=True)
+        click.echo(str(out))
+        return
     try:
         fractions = tuple(float(x) for x in splits.split(","))
     except ValueError:
@@ -661,6 +683,20 @@ def tasks_build(source, out, name, label, clusters, group_size, min_size, observ
     click.echo(f"{len(manifest['tasks'])} tasks ({', '.join(f'{k} {v}' for k, v in counts.items())}) in {out}; "
                f"dropped {len(manifest['dropped_groups'])} group(s) under {min_size}", err=True)
     click.echo(str(out))
+
+
+@tasks.command("pin")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The instruction set the tasks were built from.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pin's JSON file.")
+def tasks_pin(folder, source, out):
+    """Pin built tasks: their source row numbers and the source's SHA-256 (no text), for tasks build --pin."""
+    from graph.tasks.build import pin
+
+    data = pin(folder, source)
+    Path(out).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    click.echo(f"{len(data['tasks'])} tasks pinned in {out}", err=True)
 
 
 @tasks.command("list")

@@ -158,3 +158,29 @@ def test_a_pin_refuses_another_source_file(tmp_path):
         pin(tmp_path / "wiz", write_rows(tmp_path / "few.jsonl", SKILLS[9:]))
     with pytest.raises(BuildError, match="no manifest.json"):
         pin(tmp_path, src)
+
+
+def test_the_commands_pin_tasks_and_write_them_again(tmp_path):
+    from cli import main
+
+    src = write_rows(tmp_path / "wiz.jsonl", SKILLS)
+    run = CliRunner().invoke
+    assert run(main, ["tasks", "build", "--source", str(src), "--label", "Skill", "--out", str(tmp_path / "o"),
+                      "--splits", "1,0,1", "--seed", "4"]).exit_code == 0
+    pinned = run(main, ["tasks", "pin", str(tmp_path / "o"), "--source", str(src), "--out", str(tmp_path / "p.json")])
+    assert pinned.exit_code == 0, pinned.output
+    again = run(main, ["tasks", "build", "--source", str(src), "--pin", str(tmp_path / "p.json"), "--out", str(tmp_path / "a")])
+    assert again.exit_code == 0, again.output
+    assert load_tasks(tmp_path / "a", split="test") == load_tasks(tmp_path / "o", split="test")
+    ignored = run(main, ["tasks", "build", "--source", str(src), "--pin", str(tmp_path / "p.json"), "--seed", "1",
+                         "--out", str(tmp_path / "b")])
+    assert ignored.exit_code == 1 and "--seed would change nothing" in ignored.output
+    other = write_rows(tmp_path / "other.jsonl", SKILLS[1:])
+    wrong = run(main, ["tasks", "build", "--source", str(other), "--pin", str(tmp_path / "p.json"), "--out", str(tmp_path / "c")])
+    assert wrong.exit_code == 1 and "not the file the pin was made from" in wrong.output
+    (tmp_path / "old.json").write_text(json.dumps({"format": 0, "tasks": {}}))
+    old = run(main, ["tasks", "build", "--source", str(src), "--pin", str(tmp_path / "old.json")])
+    assert old.exit_code == 1 and "not a pin of format" in old.output
+    (tmp_path / "bad.json").write_text("{not json")
+    bad = run(main, ["tasks", "build", "--source", str(src), "--pin", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 1 and "is not a pin" in bad.output

@@ -311,8 +311,10 @@ def build_from_pin(pin_data: dict, source: str | Path, out: str | Path) -> dict:
     """Write the tasks a pin describes from ``source`` (checked against the pin's SHA-256) under
     ``out``, as ``build`` does, and return the manifest (it names the pin's digest)."""
     source = Path(source)
-    if pin_data.get("format") != PIN_FORMAT:
-        raise BuildError(f"pin format {pin_data.get('format')!r} is not {PIN_FORMAT}: pin the suite again")
+    if not isinstance(pin_data, dict) or pin_data.get("format") != PIN_FORMAT or \
+            not all(k in pin_data for k in ("source_sha256", "manifest", "tasks")):
+        raise BuildError(f"not a pin of format {PIN_FORMAT} (format, source_sha256, manifest, tasks): write it again "
+                         "with python cli.py tasks pin FOLDER --source FILE --out PIN")
     digest = _sha256(source)
     if digest != pin_data["source_sha256"]:
         raise BuildError(f"{source} is not the file the pin was made from (SHA-256 {digest[:12]} vs "
