@@ -158,6 +158,10 @@ def test_a_pin_refuses_another_source_file(tmp_path):
         pin(tmp_path / "wiz", write_rows(tmp_path / "few.jsonl", SKILLS[9:]))
     with pytest.raises(BuildError, match="no manifest.json"):
         pin(tmp_path, src)
+    manifest = json.loads((tmp_path / "wiz" / "manifest.json").read_text())
+    (tmp_path / "wiz" / "manifest.json").write_text(json.dumps({**manifest, "augmentation": {"wiz-math": {"added": 2}}}))
+    with pytest.raises(BuildError, match="a pin cannot hold them"):
+        pin(tmp_path / "wiz", src)
 
 
 def test_the_commands_pin_tasks_and_write_them_again(tmp_path):

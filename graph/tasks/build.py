@@ -278,6 +278,9 @@ def pin(folder: str | Path, source: str | Path) -> dict:
     if not manifest_file.exists():
         raise BuildError(f"{folder} has no manifest.json: pin a folder that tasks build wrote")
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    if manifest.get("augmentation"):
+        raise BuildError(f"{folder} holds instructions a model wrote (--augment), which are no rows of {source}: a pin "
+                         "cannot hold them; share the folder itself")
     rows = read_instructions(source, label=manifest.get("label"))
     where: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
