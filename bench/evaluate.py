@@ -36,11 +36,12 @@ SUITES = {
 PINS = ROOT / "bench" / "suites"
 
 
-def suite_dir(name: str, seed: int) -> Path:
+def suite_dir(name: str, seed: int, *, pinned: bool = True) -> Path:
     """Build the suite's tasks once (seeded) and return their folder. Where ``bench/suites/`` holds
     the suite's pin (the row numbers of each task, committed), the tasks are written from it, the
-    same on every machine; otherwise they are built (grouping and the corpus check vary with a
-    machine's floating point, so such a suite is this machine's)."""
+    same on every machine; otherwise, or with ``pinned=False`` (to pin anew), they are built
+    (grouping and the corpus check vary with a machine's floating point, so such a suite is this
+    machine's)."""
     import json
     import shutil
 
@@ -51,7 +52,7 @@ def suite_dir(name: str, seed: int) -> Path:
 
     out = ads_home() / "tasks" / f"dev-{name}-seed{seed}"
     pin_file = PINS / f"{name}-seed{seed}.json"
-    if pin_file.exists():
+    if pinned and pin_file.exists():
         pin_data = json.loads(pin_file.read_text(encoding="utf-8"))
         manifest = out / "manifest.json"
         if not manifest.exists() or json.loads(manifest.read_text(encoding="utf-8")).get("pinned") != pin_digest(pin_data):
@@ -60,6 +61,9 @@ def suite_dir(name: str, seed: int) -> Path:
             build_from_pin(pin_data, SUITES[name]["source"], out)
             print(f"suite {name} seed {seed}: written from its pin {pin_file.name}", file=sys.stderr)
         return out
+    if not pinned and (out / "manifest.json").exists() and \
+            "pinned" in json.loads((out / "manifest.json").read_text(encoding="utf-8")):
+        shutil.rmtree(out)  # written from a pin: build it on this machine instead
     if not (out / "manifest.json").exists():
         spec = SUITES[name]
         corpus = ensure_corpus("wiki-offline") if spec["label"] is None else None

@@ -34,7 +34,8 @@ def main() -> None:
         if path.exists() and not args.force:
             print(f"{path.relative_to(ROOT)} exists (--force replaces it)")
             continue
-        data = pin(suite_dir(args.suite, seed), SUITES[args.suite]["source"])
+        # --force pins this machine's own build (a new suite), not the pin already committed
+        data = pin(suite_dir(args.suite, seed, pinned=not args.force), SUITES[args.suite]["source"])
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         counts = {s: sum(1 for t in data["tasks"].values() if t["split"] == s) for s in ("train", "validation", "test")}
         print(f"{path.relative_to(ROOT)}: {len(data['tasks'])} tasks {counts}")

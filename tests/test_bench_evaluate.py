@@ -42,3 +42,7 @@ def test_suite_dir_writes_a_pinned_suite_and_replaces_a_machine_build(tmp_path, 
         assert load_tasks(folder, split=split) == load_tasks(tmp_path / "built", split=split)
     stamp = (folder / "manifest.json").stat().st_mtime_ns
     assert evaluate.suite_dir("wiz", 1) == folder and (folder / "manifest.json").stat().st_mtime_ns == stamp
+    own = evaluate.suite_dir("wiz", 1, pinned=False)  # to pin anew: this machine's build, not the pin's
+    assert "pinned" not in json.loads((own / "manifest.json").read_text())
+    build(src, tmp_path / "seed1", name="wiz", label="Skill", splits=(1, 1, 1), seed=1, log=lambda m: None)
+    assert load_tasks(own, split="test") == load_tasks(tmp_path / "seed1", split="test")
