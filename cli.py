@@ -606,6 +606,10 @@ def tasks():
     """Build and list target tasks."""
 
 
+# the grouping options of tasks build, which a pin fixes
+PIN_FIXES = ("label", "clusters", "group_size", "min_size", "observed", "max_held_out", "splits", "limit", "augment", "seed")
+
+
 @tasks.command("build")
 @click.option("--source", required=True, type=click.Path(dir_okay=False),
               help="JSONL/JSON of instructions (instruction/question/prompt/turns), with answers (knowledge) or IFEval checks.")
@@ -630,24 +634,20 @@ def tasks():
 def tasks_build(source, out, name, label, clusters, group_size, min_size, observed, max_held_out, splits, limit, augment,
                 model, corpus, seed, pin_file):
     """Group an instruction set into tasks (by label, or by embedding clusters), split them, write task files."""
-    from graph.tasks.build import build, build_from_pin
+    from graph.tasks.build import build, build_from_pin, read_pin
     from llms.registry import ads_home
     from records import read_records
 
     if pin_file:
-        given = [flag for flag, value, default in (
-            ("--label", label, None), ("--clusters", clusters, None), ("--group-size", group_size, 18),
-            ("--min-size", min_size, 5), ("--observed", observed, 3), ("--held-out-size", max_held_out, 15),
-            ("--splits", splits, "0.6,0.2,0.2"), ("--limit", limit, None), ("--augment", augment, 0),
-            ("--seed", seed, 0)) if value != default]
+        from click.core import ParameterSource
+
+        ctx = click.get_current_context()
+        given = [p.opts[0] for p in tasks_build.params if p.name in PIN_FIXES
+                 and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)]
         if given:
             raise click.ClickException(f"--pin fixes every task: {', '.join(given)} would change nothing; drop them")
-        try:
-            pin_data = json.loads(Path(pin_file).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise click.ClickException(f"{pin_file} is not a pin (JSON: {e}): write one with python cli.py tasks pin") from None
         out = Path(out) if out else ads_home() / "tasks" / (name or Path(pin_file).stem)
-        manifest = build_from_pin(pin_data, source, out)
+        manifest = build_from_pin(read_pin(pin_file), source, out)
         counts = {s: len(v) for s, v in manifest["splits"].items()}
         click.echo(f"{len(manifest['tasks'])} tasks ({', '.join(f'{k} {v}' for k, v in counts.items())}) written "
                    f"from {pin_file} in {out}", err=True)
@@ -692,10 +692,10 @@ def tasks_build(source, out, name, label, clusters, group_size, min_size, observ
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The pin's JSON file.")
 def tasks_pin(folder, source, out):
     """Pin built tasks: their source row numbers and the source's SHA-256 (no text), for tasks build --pin."""
-    from graph.tasks.build import pin
+    from graph.tasks.build import pin, write_pin
 
     data = pin(folder, source)
-    Path(out).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    write_pin(data, out)
     click.echo(f"{len(data['tasks'])} tasks pinned in {out}", err=True)
 
 

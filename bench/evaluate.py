@@ -45,26 +45,24 @@ def suite_dir(name: str, seed: int, *, pinned: bool = True) -> Path:
     import json
     import shutil
 
-    from graph.tasks.build import build, build_from_pin, pin_digest
+    from graph.tasks.build import build, build_from_pin, pin_digest, read_pin
     from llms.embeddings import load_embedder
     from llms.registry import ads_home
     from tools.corpus import ensure_corpus
 
     out = ads_home() / "tasks" / f"dev-{name}-seed{seed}"
     pin_file = PINS / f"{name}-seed{seed}.json"
-    if pinned and pin_file.exists():
-        pin_data = json.loads(pin_file.read_text(encoding="utf-8"))
-        manifest = out / "manifest.json"
-        if not manifest.exists() or json.loads(manifest.read_text(encoding="utf-8")).get("pinned") != pin_digest(pin_data):
-            if out.exists():  # a build of this machine's, or of an older pin: the pin's tasks replace it
-                shutil.rmtree(out)
-            build_from_pin(pin_data, SUITES[name]["source"], out)
-            print(f"suite {name} seed {seed}: written from its pin {pin_file.name}", file=sys.stderr)
-        return out
-    if not pinned and (out / "manifest.json").exists() and \
-            "pinned" in json.loads((out / "manifest.json").read_text(encoding="utf-8")):
-        shutil.rmtree(out)  # written from a pin: build it on this machine instead
-    if not (out / "manifest.json").exists():
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8")) if (out / "manifest.json").exists() else None
+    pin_data = read_pin(pin_file) if pinned and pin_file.exists() else None
+    want = pin_digest(pin_data) if pin_data else None
+    # a folder of another pin, or of this machine where the pin is wanted, or a pin's where this machine's is
+    if manifest is not None and (pin_data or not pinned) and manifest.get("pinned") != want:
+        shutil.rmtree(out)
+        manifest = None
+    if manifest is None and pin_data:
+        build_from_pin(pin_data, SUITES[name]["source"], out)
+        print(f"suite {name} seed {seed}: written from its pin {pin_file.name}", file=sys.stderr)
+    elif manifest is None:
         spec = SUITES[name]
         corpus = ensure_corpus("wiki-offline") if spec["label"] is None else None
         build(spec["source"], out, name=name, label=spec["label"], seed=seed, corpus=corpus,

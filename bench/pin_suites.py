@@ -11,7 +11,6 @@ changes the suite every later figure is measured on: do it once, and say so besi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from evaluate import PINS, ROOT, SHARED, SUITES, suite_dir
@@ -26,7 +25,7 @@ def main() -> None:
     if not SHARED.exists():
         sys.exit(f"{SHARED} not found: the dev suite reads ../shared/data beside the repo")
 
-    from graph.tasks.build import pin
+    from graph.tasks.build import pin, write_pin
 
     PINS.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -36,7 +35,7 @@ def main() -> None:
             continue
         # --force pins this machine's own build (a new suite), not the pin already committed
         data = pin(suite_dir(args.suite, seed, pinned=not args.force), SUITES[args.suite]["source"])
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        write_pin(data, path)
         counts = {s: sum(1 for t in data["tasks"].values() if t["split"] == s) for s in ("train", "validation", "test")}
         print(f"{path.relative_to(ROOT)}: {len(data['tasks'])} tasks {counts}")
 

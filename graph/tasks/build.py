@@ -335,6 +335,18 @@ def build_from_pin(pin_data: dict, source: str | Path, out: str | Path) -> dict:
     return write(tasks, splits, Path(out), manifest)
 
 
+def read_pin(path: str | Path) -> dict:
+    """A pin file's content (``build_from_pin`` checks its shape); a file that is not JSON is a clear error."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BuildError(f"{path} is not a pin (JSON: {e}): write one with python cli.py tasks pin") from None
+
+
+def write_pin(pin_data: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(pin_data, indent=1) + "\n", encoding="utf-8")
+
+
 def pin_digest(pin_data: dict) -> str:
     import hashlib
 
