@@ -68,6 +68,8 @@ def check(ctx: Context) -> Context:
             raise ConfigError(f"{name} must be {'>= 0' if name == 'max_calls' else '>= 1'}, not {getattr(ctx, name)}")
     if ctx.passage_budget is not None and ctx.passage_budget < 0:
         raise ConfigError(f"passage_budget must be >= 0 (0: off), not {ctx.passage_budget}")
+    if not 0 <= ctx.anticipate_min_similarity <= 1:
+        raise ConfigError(f"anticipate_min_similarity is an embedding cosine from 0 (off) to 1, not {ctx.anticipate_min_similarity}")
     if ctx.rounds < 1:
         raise ConfigError(f"rounds must be >= 1, not {ctx.rounds}")
     if ctx.rounds == 1 and (ctx.max_total_cost is not None or ctx.round_sft != "continue" or not ctx.stop_without_gain):

@@ -4,6 +4,8 @@ update help). Scripted models, the counting fake of the tool layer."""
 
 from __future__ import annotations
 
+import json
+
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graph.context import Context
@@ -65,6 +67,41 @@ def test_passage_budget_zero_is_the_per_call_rule_and_a_set_budget_is_split_with
     # a plan of fewer calls than the rule buys less, never more than retrieval_k a call
     rep = run(tmp_path / "c", anticipate=0, plan_observed=False, max_calls=6)["report"]
     assert fake_tools.retrieval_k[7:] == [300] and rep["cost_total"] == 1.0 and rep["passage_budget"] == 600
+
+
+class RankedTools(FakeTools):
+    """Retrieval over a shared ranking: every query's best passages are 0, 1, 2, ... (what two
+    questions on one topic do to a real corpus), each with its corpus id; other APIs as FakeTools."""
+
+    def __call__(self, name, arg, ctx):
+        from tools.base import ToolResult
+
+        if name != "information_retrieval":
+            return super().__call__(name, arg, ctx)
+        self.calls.append((name, arg))
+        self.retrieval_k.append(ctx.retrieval_k)
+        rows = [{"type": "document", "text": f"Passage {i} on {arg}.", "title": f"P{i}", "score": 1.0, "source": name,
+                 "provenance": {"corpus": "c", "passage_id": i}} for i in range(ctx.retrieval_k)]
+        return ToolResult(tool=name, arg=arg, cost=ctx.costs[name], rows=rows, provenance={}, latency_s=0.01)
+
+
+def test_under_a_passage_budget_each_call_buys_passages_no_earlier_call_bought(tmp_path, models, monkeypatch):
+    import tools
+
+    optimizer, _, _ = models
+    routed(optimizer, "none")
+    ranked = RankedTools()
+    monkeypatch.setattr(tools, "call_tool", ranked)
+    out = run(tmp_path / "a", anticipate=0, max_calls=6, passage_budget=10)  # 2 observed calls: 5 passages each
+    rep = out["report"]
+    # the second call is ranked 5 deeper and keeps its next best 5: 10 distinct passages for the 10 charged
+    assert ranked.retrieval_k == [5, 10] and rep["passages_bought"] == rep["passages_distinct"] == 10
+    assert rep["cost_total"] == round(10 / 300, 4)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "run" / "dataset.jsonl").read_text().splitlines()]
+    assert sorted(r["title"] for r in rows) == sorted(f"P{i}" for i in range(10))
+    # off: both calls buy passages 0-4, the run is charged for 10 and holds 5
+    rep = run(tmp_path / "b", anticipate=0, max_calls=6, passage_budget=10, distinct_passages=False)["report"]
+    assert ranked.retrieval_k[2:] == [5, 5] and (rep["passages_bought"], rep["passages_distinct"]) == (10, 5)
 
 
 def test_max_cost_holds_what_the_run_charges_under_a_passage_budget(tmp_path, models, fake_tools):
@@ -161,6 +198,39 @@ def test_an_optimizer_that_anticipates_nothing_buys_the_observed_questions_and_i
     out = run(tmp_path, anticipate=1, max_calls=6)
     assert fake_tools.calls == [("information_retrieval", o) for o in TASK["observed"]] + [("information_retrieval", "Zorbia")]
     assert out["report"]["anticipated"] == [] and out["report"]["cost_total"] == 2.0  # 600 passages over 3 calls
+
+
+def test_an_anticipated_question_off_the_tasks_topic_is_dropped_and_the_next_on_topic_one_kept(tmp_path, models,
+                                                                                                fake_tools):
+    """The 135M optimizer's samples hold junk ("what is the meaning of life" on a task about law);
+    one whose cosine to every observed question is under anticipate_min_similarity is not bought,
+    nor one holding the generator's <noinput> marker; the next sample on the topic takes its place."""
+    from graph.improve.gather import topic_similarity
+
+    optimizer, _, _ = models
+    plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
+    junk, marker = "What is the best way to prepare for a job interview?", "<noinput> A: The answer is no, it is not."
+    on_topic = "Which country has Quxton as its capital city?"
+    block = "1. Instruction: {}\n1. Input:\n<noinput>\n###"
+    ctx = Context.build(anticipate_min_similarity=0.3)
+    low, high = topic_similarity(ctx, [junk, on_topic], TASK["observed"])
+    assert low < 0.3 <= high  # the real embedder tells them apart
+    for setting, bought in ((0.3, [on_topic]), (0.0, [junk])):
+        samples = iter([block.format(junk), block.format(marker), block.format(on_topic)])
+        optimizer.respond = lambda m: next(samples) if "Write one more question" in m[-1]["content"] else plan
+        out = run(tmp_path / str(setting), anticipate=1, max_calls=6, generation_cache=False,
+                  anticipate_min_similarity=setting)
+        assert out["report"]["anticipated"] == bought
+        reasons = {d["question"]: d["reason"] for d in out["report"]["anticipated_dropped"]}
+        assert reasons[marker].startswith("holds the generator's <noinput> marker")
+        if setting:
+            assert reasons[junk].startswith(f"off the task's topic: similarity {low:.2f}")
+    import pytest
+
+    from graph.options import ConfigError
+
+    with pytest.raises(ConfigError, match="anticipate_min_similarity"):
+        Context.build(anticipate_min_similarity=1.5)
 
 
 def test_most_samples_saying_none_is_one_decision_to_anticipate_nothing(tmp_path, models, fake_tools):

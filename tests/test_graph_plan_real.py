@@ -68,12 +68,18 @@ def test_coverage_of_a_small_real_run_matches_a_hand_count(smollm, corpus, tmp_p
     assert with_context > 0
     # planets' held-out items carry answers: the plan's 2 calls share the retrieval rule's passages
     # (3 observed x the knowledge breadth 300), at most 300 a call (as many as BM25 gives candidates
-    # for a one-word query), more than the 10 a call elsewhere; each costs 1 (300 / 300)
+    # for a one-word query), more than the 10 a call elsewhere; each costs 1 (300 / 300). The second
+    # call buys none of the first's passages (distinct_passages): its next best in their place
     from tools.corpus import ensure_corpus
     from tools.retrieval import search
 
-    bought = sum(len(search(ensure_corpus(ctx.corpus), q, k=300, candidates=ctx.bm25_candidates)) for q in ("Jupiter", "Mars"))
-    assert out["report"]["passages_bought"] == bought > 20 and "retrieval calls: 300, 300" in out["report"]["cost_rule"]
+    corpus = ensure_corpus(ctx.corpus)
+    first = {h.id for h in search(corpus, "Jupiter", k=300, candidates=ctx.bm25_candidates)}
+    second = [h.id for h in search(corpus, "Mars", k=300 + len(first), candidates=ctx.bm25_candidates) if h.id not in first][:300]
+    bought = [r["provenance"]["passage_id"] for r in rows if r.get("type") == "document"]
+    assert sorted(bought) == sorted(first | set(second)) and second and len(first) + len(second) > 20
+    assert out["report"]["passages_bought"] == out["report"]["passages_distinct"] == len(first) + len(second)
+    assert "retrieval calls: 300, 300" in out["report"]["cost_rule"]
     assert out["report"]["cost_total"] == 2.0
 
 

@@ -220,14 +220,16 @@ def own_text(instruction: str) -> str:
 
 
 def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30, *,
-               n: int | None = None, seed: int | None = None, exclude: list[str] = ()) -> dict:
+               n: int | None = None, seed: int | None = None, exclude: list[str] = (), on_topic: float = 0.0) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
     their style (Self-Instruct's generator and ROUGE-L filter, as ``tasks build --augment``; seeded,
     so a re-run reads them from the generation cache). It never sees a held-out item. ``n`` (default
     ``Context.anticipate``) are kept; ``exclude``: texts a kept one may not be close to besides the
     observed ones (the gate's instructions stay clear of those the run bought). Where most of the
     3n samples are ``none``, the optimizer anticipates nothing (one decision: a few questions among
-    mostly ``none`` are not bought)."""
+    mostly ``none`` are not bought). ``on_topic``: a question whose embedding cosine to every observed
+    instruction is below it is dropped as off the task's topic (a knowledge task's
+    ``Context.anticipate_min_similarity``), so the next sample on the topic takes its place."""
     from tools.self_instruct import generate_instructions, rouge_filter
 
     n = ctx.anticipate if n is None else n
@@ -246,6 +248,8 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
             dropped.append((text, "the optimizer anticipated nothing"))
         elif not 3 <= words <= max_words or len(text) > ctx.max_arg_chars:
             dropped.append((text, f"{words} words: not one short {'question' if max_words <= 30 else 'instruction'}"))
+        elif NO_INPUT in text.casefold():
+            dropped.append((text, f"holds the generator's {NO_INPUT} marker: the optimizer ran on into a block's input"))
         else:
             texts.append(text)
     if nothing and 2 * nothing > len(cands):
@@ -255,9 +259,30 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
         return {"questions": [], "written": [], "prompt": prompt, "generated": len(cands),
                 "dropped": [{"question": t, "reason": r} for t, r in dropped + [(t, why) for t in texts]]}
     kept, near = rouge_filter(list(dict.fromkeys(texts)), list(observed) + list(exclude))
+    off = []
+    if on_topic > 0 and kept:
+        sims = topic_similarity(ctx, kept, observed)
+        off = [(t, f"off the task's topic: similarity {s:.2f} to the nearest observed instruction, under "
+                   f"anticipate_min_similarity {on_topic:g}") for t, s in zip(kept, sims) if s < on_topic]
+        kept = [t for t, s in zip(kept, sims) if s >= on_topic]
     kept, more = kept[:n], [(t, f"more than the {n} wanted") for t in kept[n:]]
     return {"questions": kept, "written": list(kept), "prompt": prompt, "generated": len(cands),
-            "dropped": [{"question": t, "reason": why} for t, why in dropped + near + more]}
+            "dropped": [{"question": t, "reason": why} for t, why in dropped + near + off + more]}
+
+
+# Self-Instruct's marker of an instruction without input: a question holding it is the optimizer
+# running on into the block's input field ("<noinput> A: To answer your question about ...")
+NO_INPUT = "<noinput>"
+
+
+def topic_similarity(ctx: Context, texts: list[str], observed: list[str]) -> list[float]:
+    """Each text's embedding cosine (the run's embedder) to the observed instruction most like it."""
+    import numpy as np
+
+    from llms.embeddings import load_embedder
+
+    enc = load_embedder(ctx.embedder).encode
+    return [float(s) for s in (np.asarray(enc(texts)) @ np.asarray(enc(list(observed))).T).max(axis=1)]
 
 
 def describe(checks: list[dict]) -> list[str]:
@@ -301,7 +326,8 @@ def analyse(state: State, ctx: Context) -> dict:
     if r == 0 and attempt == 0 and state.get("anticipated") is None:
         # anticipated instructions of a task with checks carry checks: the task's own, or those of
         # the observed instruction most like them (attach_checks)
-        found = anticipate(ctx, state["observed"], *ANTICIPATION_PROMPTS[kind]) if anticipates(state) else \
+        on_topic = ctx.anticipate_min_similarity if kind == "knowledge" else 0.0
+        found = anticipate(ctx, state["observed"], *ANTICIPATION_PROMPTS[kind], on_topic=on_topic) if anticipates(state) else \
             {"questions": [], "generated": 0, "dropped": []}
         out["anticipated"] = found
         if kind == "checks":
@@ -398,6 +424,18 @@ def _decide(call: dict, state: State, ctx: Context):
     return action, arg
 
 
+def passage_key(row: dict) -> tuple | None:
+    """A retrieved passage's identity (its corpus and id); None for a row that is not one."""
+    prov = row.get("provenance") or {}
+    return (prov.get("corpus"), prov["passage_id"]) if row.get("type") == "document" and "passage_id" in prov else None
+
+
+def bought_passages(state: State) -> set[tuple]:
+    """The passages this run's finished information_retrieval calls returned (every round)."""
+    return {key for r in state.get("results") or [] if r.get("tool") == "information_retrieval"
+            for key in map(passage_key, r.get("rows") or []) if key is not None}
+
+
 @node("tools")
 def run_tools(state: State, ctx: Context) -> dict:
     """Execute the next pending call. One call per step: a resume never repeats a finished call."""
@@ -416,8 +454,10 @@ def run_tools(state: State, ctx: Context) -> dict:
                              "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
     if action == "skip":
         return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
+    bought = bought_passages(state) if call["name"] == "information_retrieval" and "k" in call and ctx.distinct_passages else set()
     if call["name"] == "information_retrieval" and "k" in call:  # its share of the run's passage budget
-        ctx = ctx.variant(retrieval_k=call["k"])
+        # distinct passages: ranked deep enough that its share is left after the run's earlier passages
+        ctx = ctx.variant(retrieval_k=call["k"] + len(bought))
     elif call["name"] == "information_retrieval" and ctx.retrieval_k is None:  # auto: breadth where items carry answers
         ctx = ctx.variant(retrieval_k=retrieval_k(ctx, state))
     try:
@@ -427,6 +467,9 @@ def run_tools(state: State, ctx: Context) -> dict:
         result = {"tool": call["name"], "arg": arg, "cost": 0.0, "rows": [], "cached": False,
                   "error": f"{type(e).__name__}: {e}"}
     result = {**result, **base, "status": "error" if result.get("error") else "ok"}
+    if bought and result.get("rows") is not None:
+        fresh = [r for r in result["rows"] if passage_key(r) not in bought]
+        result = {**result, "rows": fresh[:call["k"]], "repeats_skipped": len(result["rows"]) - len(fresh)}
     if "k" in call and result.get("cost"):  # per passage: the price of its share (an error costs what it did)
         result["cost"] = call["cost"]
     result.setdefault("latency_s", round(time.perf_counter() - t0, 3))

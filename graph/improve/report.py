@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import Context
-from graph.improve.gather import cost_rule, passage_budget, update_kind
+from graph.improve.gather import bought_passages, cost_rule, passage_budget, update_kind
 from llms.factory import parse_spec
 
 
@@ -71,7 +71,9 @@ def build_report(state: dict, ctx: Context, timings: dict) -> dict:
         "passage_budget": passage_budget(ctx, state) or None,
         "passages_bought": sum(len(r.get("rows") or []) for r in state.get("results") or []
                                if r.get("status") == "ok" and r.get("tool") == "information_retrieval"),
+        "passages_distinct": len(bought_passages(state)),
         "anticipated": (state.get("anticipated") or {}).get("questions") or [],
+        "anticipated_dropped": (state.get("anticipated") or {}).get("dropped") or [],
         "anticipated_queries": ctx.anticipated_queries,
         "copied_calls_rejected": sum(len(p.get("copied") or []) for p in parse_log),
         "coverage": {k: v for k, v in (evaluation.get("coverage") or {}).items() if k != "per_item"} or None,
@@ -132,11 +134,16 @@ def markdown(rep: dict, evaluation: dict) -> str:
              *gate_lines(rep.get("gate")),
              *([f"- update: {up['note']}"] if (up := rep.get("updated_policy") or {}).get("note") and "set_aside" not in up
                else []),
-             f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought",
+             f"- cost rule: {rep['cost_rule']}; {rep.get('passages_bought', 0)} passages bought "
+             f"({rep.get('passages_distinct', 0)} distinct)",
              *([f"- anticipated instructions (the optimizer's; on a knowledge task each is "
                 f"{'appended to the retrieval query of the observed instruction most like it' if rep.get('anticipated_queries') == 'expand' else 'an information_retrieval call'}, "
                 f"on a task with checks a verified demonstration_generation call): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
+             *(["- off the task's topic, not bought: " + "; ".join(
+                 f"{d['question']} ({d['reason'].split(': ', 1)[1].split(',')[0]})" for d in off)]
+               if (off := [d for d in rep.get("anticipated_dropped") or [] if d["reason"].startswith("off the task's topic")])
+               else []),
              *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
                if rep.get("copied_calls_rejected") else []),
              *([f"- coverage: {rep['coverage']['with_context']} of {rep['coverage']['items']} held-out questions had a "
