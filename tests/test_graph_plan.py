@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graph.context import Context
 from graph.improve.curate import fact_terms, grounded
 from graph.improve.graph import builder
+from graph.options import ConfigError
 from tests.fakes import FACTS, TASK, FakeTools
 from tests.test_graph_improve import fake_tools, models  # noqa: F401  (fixtures)
 
@@ -172,10 +174,6 @@ def test_anticipated_queries_expand_buys_the_rules_calls_drawn_toward_the_antici
                                                                                                 fake_tools):
     """anticipated_queries=expand: the anticipated question joins the query of the observed
     instruction most like it, so the plan costs the retrieval rule's calls (plus its own)."""
-    import pytest
-
-    from graph.options import ConfigError
-
     optimizer, _, _ = models
     routed(optimizer, 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>')
     out = run(tmp_path, anticipate=1, max_calls=6, anticipated_queries="expand")
@@ -205,15 +203,16 @@ def test_an_anticipated_question_off_the_tasks_topic_is_dropped_and_the_next_on_
     """The 135M optimizer's samples hold junk ("what is the meaning of life" on a task about law);
     one whose cosine to every observed question is under anticipate_min_similarity is not bought,
     nor one holding the generator's <noinput> marker; the next sample on the topic takes its place."""
-    from graph.improve.gather import topic_similarity
+    from graph.improve.curate import relevance_scores
+    from llms.embeddings import load_embedder
 
     optimizer, _, _ = models
     plan = 'Facts needed.\n<api_calls><api>information_retrieval("Zorbia")</api></api_calls>'
     junk, marker = "What is the best way to prepare for a job interview?", "<noinput> A: The answer is no, it is not."
     on_topic = "Which country has Quxton as its capital city?"
     block = "1. Instruction: {}\n1. Input:\n<noinput>\n###"
-    ctx = Context.build(anticipate_min_similarity=0.3)
-    low, high = topic_similarity(ctx, [junk, on_topic], TASK["observed"])
+    low, high = relevance_scores([{"instruction": junk}, {"instruction": on_topic}], TASK["observed"],
+                                 load_embedder(Context().embedder).encode)
     assert low < 0.3 <= high  # the real embedder tells them apart
     for setting, bought in ((0.3, [on_topic]), (0.0, [junk])):
         samples = iter([block.format(junk), block.format(marker), block.format(on_topic)])
@@ -225,10 +224,6 @@ def test_an_anticipated_question_off_the_tasks_topic_is_dropped_and_the_next_on_
         assert reasons[marker].startswith("holds the generator's <noinput> marker")
         if setting:
             assert reasons[junk].startswith(f"off the task's topic: similarity {low:.2f}")
-    import pytest
-
-    from graph.options import ConfigError
-
     with pytest.raises(ConfigError, match="anticipate_min_similarity"):
         Context.build(anticipate_min_similarity=1.5)
 

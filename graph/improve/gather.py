@@ -219,6 +219,13 @@ def own_text(instruction: str) -> str:
     return " ".join(_NEXT_BLOCK.sub("", instruction).split())
 
 
+# Self-Instruct's marker of an instruction without input: a question holding it is the optimizer
+# running on into the block's input field ("<noinput> A: To answer your question about ...")
+NO_INPUT = "<noinput>"
+# the reason an anticipated question under anticipate_min_similarity is dropped (the report lists them)
+OFF_TOPIC = "off the task's topic"
+
+
 def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTICIPATE", max_words: int = 30, *,
                n: int | None = None, seed: int | None = None, exclude: list[str] = (), on_topic: float = 0.0) -> dict:
     """Questions the task is likely to ask besides the observed ones, written by the optimizer in
@@ -261,28 +268,17 @@ def anticipate(ctx: Context, observed: list[str], prompt: str = "OPTIMIZER_ANTIC
     kept, near = rouge_filter(list(dict.fromkeys(texts)), list(observed) + list(exclude))
     off = []
     if on_topic > 0 and kept:
-        sims = topic_similarity(ctx, kept, observed)
-        off = [(t, f"off the task's topic: similarity {s:.2f} to the nearest observed instruction, under "
+        from graph.improve.curate import relevance_scores
+        from llms.embeddings import load_embedder
+
+        sims = relevance_scores([{"instruction": t} for t in kept], observed, load_embedder(ctx.embedder).encode)
+        off = [(t, f"{OFF_TOPIC}: similarity {s:.2f} to the nearest observed instruction, under "
                    f"anticipate_min_similarity {on_topic:g}") for t, s in zip(kept, sims) if s < on_topic]
         kept = [t for t, s in zip(kept, sims) if s >= on_topic]
     kept, more = kept[:n], [(t, f"more than the {n} wanted") for t in kept[n:]]
     return {"questions": kept, "written": list(kept), "prompt": prompt, "generated": len(cands),
             "dropped": [{"question": t, "reason": why} for t, why in dropped + near + off + more]}
 
-
-# Self-Instruct's marker of an instruction without input: a question holding it is the optimizer
-# running on into the block's input field ("<noinput> A: To answer your question about ...")
-NO_INPUT = "<noinput>"
-
-
-def topic_similarity(ctx: Context, texts: list[str], observed: list[str]) -> list[float]:
-    """Each text's embedding cosine (the run's embedder) to the observed instruction most like it."""
-    import numpy as np
-
-    from llms.embeddings import load_embedder
-
-    enc = load_embedder(ctx.embedder).encode
-    return [float(s) for s in (np.asarray(enc(texts)) @ np.asarray(enc(list(observed))).T).max(axis=1)]
 
 
 def describe(checks: list[dict]) -> list[str]:
@@ -454,9 +450,10 @@ def run_tools(state: State, ctx: Context) -> dict:
                              "status": "quit", "cost": 0.0, "rows": []} for c in rest]}
     if action == "skip":
         return {"results": [{**base, "status": "skipped", "cost": 0.0, "rows": []}]}
-    bought = bought_passages(state) if call["name"] == "information_retrieval" and "k" in call and ctx.distinct_passages else set()
+    bought: set[tuple] = set()
     if call["name"] == "information_retrieval" and "k" in call:  # its share of the run's passage budget
         # distinct passages: ranked deep enough that its share is left after the run's earlier passages
+        bought = bought_passages(state) if ctx.distinct_passages else set()
         ctx = ctx.variant(retrieval_k=call["k"] + len(bought))
     elif call["name"] == "information_retrieval" and ctx.retrieval_k is None:  # auto: breadth where items carry answers
         ctx = ctx.variant(retrieval_k=retrieval_k(ctx, state))

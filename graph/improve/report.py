@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graph.context import Context
-from graph.improve.gather import bought_passages, cost_rule, passage_budget, update_kind
+from graph.improve.gather import OFF_TOPIC, bought_passages, cost_rule, passage_budget, update_kind
 from llms.factory import parse_spec
 
 
@@ -140,9 +140,9 @@ def markdown(rep: dict, evaluation: dict) -> str:
                 f"{'appended to the retrieval query of the observed instruction most like it' if rep.get('anticipated_queries') == 'expand' else 'an information_retrieval call'}, "
                 f"on a task with checks a verified demonstration_generation call): "
                 f"{'; '.join(rep['anticipated'])}"] if rep.get("anticipated") else []),
-             *(["- off the task's topic, not bought: " + "; ".join(
-                 f"{d['question']} ({d['reason'].split(': ', 1)[1].split(',')[0]})" for d in off)]
-               if (off := [d for d in rep.get("anticipated_dropped") or [] if d["reason"].startswith("off the task's topic")])
+             *([f"- {OFF_TOPIC}, not bought: " + "; ".join(
+                 f"{d['question']} ({d['reason'].removeprefix(OFF_TOPIC + ': ')})" for d in off)]
+               if (off := [d for d in rep.get("anticipated_dropped") or [] if d["reason"].startswith(OFF_TOPIC)])
                else []),
              *([f"- copied calls rejected (the optimizer was asked again): {rep['copied_calls_rejected']}"]
                if rep.get("copied_calls_rejected") else []),
