@@ -224,6 +224,8 @@ def test_an_anticipated_question_off_the_tasks_topic_is_dropped_and_the_next_on_
         assert reasons[marker].startswith("holds the generator's <noinput> marker")
         if setting:
             assert reasons[junk].startswith(f"off the task's topic: similarity {low:.2f}")
+        listed = f"off the task's topic, not bought: {junk} (similarity {low:.2f}"
+        assert (listed in (tmp_path / str(setting) / "run" / "report.md").read_text()) == bool(setting)
     with pytest.raises(ConfigError, match="anticipate_min_similarity"):
         Context.build(anticipate_min_similarity=1.5)
 
